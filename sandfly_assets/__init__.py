@@ -1,0 +1,1 @@
+"""Sandfly Security (REST API v4) to Elasticsearch, as Dagster assets."""
