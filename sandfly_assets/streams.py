@@ -1,0 +1,213 @@
+"""Lazy document streams handed from the assets to the Elasticsearch IO manager.
+
+An asset decides *which* records belong to its partitions; the stream turns those records
+into documents one page at a time, so a whole day never sits in memory, and tallies what
+passed through so the materialization can show counts, top hosts and a preview. The IO
+manager consumes the stream once and then asks it for `summary_metadata()`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+
+from sandfly_assets.documents import result_time
+
+PREVIEW_ROWS = 10
+TOP_HOSTS = 10
+
+
+class RecordsRejected(Exception):
+    """Records that could not become documents (e.g. no usable id). Raised after the rest is written."""
+
+
+class DocumentStream:
+    """Iterates documents built from pages of records, counting what it saw.
+
+    Records that cannot become a document are collected, not dropped: once every other
+    document has been handed over, the stream raises `RecordsRejected` naming them, so the
+    run fails loudly after the good documents were written.
+    """
+
+    def __init__(
+        self,
+        pages: Iterable[list[dict]],
+        to_document: Callable[[Mapping[str, Any]], dict],
+        tally: RecordTally,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._pages = pages
+        self._to_document = to_document
+        self.tally = tally
+        self._on_close = on_close
+        self.rejected: list[str] = []
+
+    def __iter__(self) -> Iterator[dict]:
+        try:
+            for page in self._pages:
+                for record in page:
+                    self.tally.add(record)
+                    try:
+                        document = self._to_document(record)
+                    except ValueError as error:
+                        self.rejected.append(str(error))
+                        continue
+                    yield document
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+        if self.rejected:
+            raise RecordsRejected(
+                f"{len(self.rejected)} record(s) could not be turned into documents and were not "
+                f"written; first: {'; '.join(self.rejected[:5])}"
+            )
+
+    def summary_metadata(self) -> dict[str, Any]:
+        """Metadata about the records that went through, added to the materialization."""
+        metadata = self.tally.metadata()
+        metadata["records_rejected"] = dg.MetadataValue.int(len(self.rejected))
+        return metadata
+
+
+class RecordTally:
+    """Counts records fetched; subclasses add per-type figures."""
+
+    def __init__(self) -> None:
+        self.fetched = 0
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        self.fetched += 1
+
+    def metadata(self) -> dict[str, Any]:
+        return {"records_fetched": dg.MetadataValue.int(self.fetched)}
+
+
+def _get(record: Mapping[str, Any], dotted: str) -> Any:
+    """A nested value by dotted path; None when any level is missing or not a mapping."""
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+class ResultTally(RecordTally):
+    """Counts results by status, severity, day and alerting host; keeps a small preview."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_status: Counter[str] = Counter()
+        self.by_severity: Counter[str] = Counter()
+        self.by_day: Counter[str] = Counter()
+        self.alerting_hosts: Counter[str] = Counter()
+        self.min_sequence_id: int | None = None
+        self.max_sequence_id: int | None = None
+        self.preview: list[dict[str, str]] = []
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        super().add(record)
+        status = str(_get(record, "data.status") or "unknown")
+        self.by_status[status] += 1
+        self.by_severity[str(_get(record, "data.severity"))] += 1
+        instant = result_time(record)
+        self.by_day[instant.strftime("%Y-%m-%d") if instant else "unknown"] += 1
+        host = _host_label(record)
+        if status == "alert":
+            self.alerting_hosts[host] += 1
+        self._track_sequence(record.get("sequence_id"))
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview.append(_preview_row(record, instant, host, status))
+
+    def _track_sequence(self, raw: Any) -> None:
+        try:
+            sequence_id = int(raw)
+        except (TypeError, ValueError):
+            return
+        if self.min_sequence_id is None or sequence_id < self.min_sequence_id:
+            self.min_sequence_id = sequence_id
+        if self.max_sequence_id is None or sequence_id > self.max_sequence_id:
+            self.max_sequence_id = sequence_id
+
+    def metadata(self) -> dict[str, Any]:
+        metadata = super().metadata()
+        metadata.update(
+            {
+                "results_by_status": dg.MetadataValue.json(dict(sorted(self.by_status.items()))),
+                "results_by_severity": dg.MetadataValue.json(dict(sorted(self.by_severity.items()))),
+                "results_by_day": dg.MetadataValue.json(dict(sorted(self.by_day.items()))),
+                "top_alerting_hosts": dg.MetadataValue.md(_top_hosts_table(self.alerting_hosts)),
+                "preview": dg.MetadataValue.md(_markdown_table(self.preview)),
+            }
+        )
+        if self.max_sequence_id is not None:
+            metadata["min_sequence_id"] = dg.MetadataValue.int(self.min_sequence_id or 0)
+            metadata["max_sequence_id"] = dg.MetadataValue.int(self.max_sequence_id)
+        return metadata
+
+
+class InventoryTally(RecordTally):
+    """Counts hosts or SSH keys and keeps a small preview of chosen fields."""
+
+    def __init__(self, preview_fields: list[str]) -> None:
+        super().__init__()
+        self.preview_fields = preview_fields
+        self.preview: list[dict[str, str]] = []
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        super().add(record)
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview.append({name: _cell(_get(record, name)) for name in self.preview_fields})
+
+    def metadata(self) -> dict[str, Any]:
+        metadata = super().metadata()
+        metadata["preview"] = dg.MetadataValue.md(_markdown_table(self.preview))
+        return metadata
+
+
+def _host_label(record: Mapping[str, Any]) -> str:
+    return str(
+        _get(record, "header.node_name")
+        or _get(record, "header.hostname")
+        or _get(record, "header.host_id")
+        or "unknown"
+    )
+
+
+def _preview_row(
+    record: Mapping[str, Any], instant: datetime | None, host: str, status: str
+) -> dict[str, str]:
+    return {
+        "sequence_id": _cell(record.get("sequence_id")),
+        "end_time": instant.isoformat() if instant else "",
+        "host": host,
+        "sandfly": _cell(_get(record, "data.name")),
+        "status": status,
+        "severity": _cell(_get(record, "data.severity")),
+        "key_data": _cell(_get(record, "data.key_data")),
+    }
+
+
+def _cell(value: Any, limit: int = 60) -> str:
+    """A markdown-safe, shortened table cell."""
+    text = "" if value is None else str(value)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _markdown_table(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "_no records_"
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    lines += ["| " + " | ".join(row.get(column, "") for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _top_hosts_table(counter: Counter[str]) -> str:
+    rows = [{"host": _cell(host), "alerts": str(count)} for host, count in counter.most_common(TOP_HOSTS)]
+    return _markdown_table(rows)
