@@ -179,10 +179,9 @@ def run_demo(settings: DemoSettings) -> int:
         now = datetime.now(UTC)
         sim.add_results(settings.new_results)
         sim.add_results(settings.late_results, end_time=now - timedelta(days=3))
-        print(
-            f"  added {settings.new_results} new results and {settings.late_results} late ones (ended 3 days ago)"
-        )
+        print(f"  added {settings.new_results} new results and {settings.late_results} late (3 days old)")
         runs, cursor = _run_incremental(instance, resources, cursor)
+        print(f"  the sensor requested {runs} run(s); one more tick:")
         _run_incremental(instance, resources, cursor)
 
         counts = _es_counts(client, DEMO_INDEX)
