@@ -33,6 +33,15 @@ from sandfly_assets.simulator import SandflySimulator, SimulatorConfig
 DEMO_USER = "demo_api"
 DEMO_PASSWORD = "demo-password-not-secret"
 DEMO_INDEX = "sandfly"
+# A small machine: two runs at a time; failed sensor runs retried (README "Incremental sync").
+DAGSTER_YAML = """telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 2
+run_retries:
+  enabled: true
+  max_retries: 0
+"""
 
 
 @dataclass
@@ -68,7 +77,7 @@ def _instance(state_dir: Path) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\nrun_queue:\n  max_concurrent_runs: 2\n")
+        config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
