@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from sandfly_assets.assets import HOSTS_KEY, RESULTS_KEY, SSH_KEYS_KEY
-from sandfly_assets.documents import parse_timestamp
+from sandfly_assets.documents import result_time
 from sandfly_assets.partitions import daily_partitions, day_key
 from sandfly_assets.sandfly_client import SandflyClient
 from sandfly_assets.sandfly_resource import SandflyResource
@@ -101,22 +101,10 @@ def new_result_days(client: SandflyClient, include_pass: bool, after: int, upper
         include_pass=include_pass, after_sequence_id=after, max_sequence_id=upper, summary=True
     ):
         for row in page:
-            instant = _summary_end_time(row)
+            instant = result_time(row)  # also reads the dotted keys of summary rows
             key = day_key(instant) if instant else "unknown"
             counts[key] = counts.get(key, 0) + 1
     return {day: DayRange(day, count) for day, count in counts.items()}
-
-
-def _summary_end_time(row: Mapping) -> datetime | None:
-    """End time of a summary row (dotted keys), falling back like the document model does."""
-    for name in ("data.end_time", "header.end_time", "last_seen", "first_seen"):
-        instant = parse_timestamp(row.get(name))
-        if instant is not None:
-            return instant
-    data = row.get("data")
-    if isinstance(data, Mapping):
-        return parse_timestamp(data.get("end_time"))
-    return None
 
 
 def results_run_requests(
