@@ -16,8 +16,6 @@ It is returned together with the run requests (atomically) and only covers what 
 Run keys name the day and the range, so a repeated tick requests nothing new.
 """
 
-from __future__ import annotations
-
 import json
 import os
 from collections.abc import Mapping
@@ -50,7 +48,7 @@ class SyncCursor:
     inventory_max_id: int = 0
 
     @classmethod
-    def parse(cls, raw: str | None) -> SyncCursor | None:
+    def parse(cls, raw: str | None) -> "SyncCursor | None":
         if not raw:
             return None
         data = json.loads(raw)
