@@ -460,10 +460,11 @@ class BulkWriter:
         try:
             action = json.dumps({"index": {"_id": doc_id}}, ensure_ascii=False)
             body = json.dumps(source, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            payload = f"{action}\n{body}\n".encode()  # lone surrogates fail here
         except (TypeError, ValueError) as error:
-            self.report.add_failure(DocumentFailure(doc_id, 0, "serialization_error", str(error)))
+            self.report.add_failure(DocumentFailure(doc_id, 0, "serialization_error", _short(str(error))))
             return None
-        return _Item(doc_id, f"{action}\n{body}\n".encode())
+        return _Item(doc_id, payload)
 
     def _send(self, items: list[_Item]) -> None:
         """Send one chunk; resend only the items ES asked us to retry."""
@@ -471,7 +472,7 @@ class BulkWriter:
         for attempt in range(self.settings.max_retries + 1):
             if not pending:
                 return
-            response = self._request(pending, attempt)
+            response = self._request(pending)
             if response is None:
                 return  # the request was split or its document reported (413)
             pending = self._settle(pending, response["items"], final=attempt == self.settings.max_retries)
@@ -479,7 +480,7 @@ class BulkWriter:
                 self.report.retried += len(pending)
                 self.sleep(self.settings.backoff(attempt))
 
-    def _request(self, items: list[_Item], attempt: int) -> Any:
+    def _request(self, items: list[_Item]) -> Any:
         """One ``_bulk`` call, retried as a whole on 429/503 and connection errors."""
         for request_attempt in range(self.settings.max_retries + 1):
             try:

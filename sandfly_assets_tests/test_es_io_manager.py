@@ -758,6 +758,7 @@ def test_malformed_documents_are_failures_not_crashes() -> None:
         "not a document",
         {"_id": "nan", "_source": {"x": float("nan")}},
         {"_id": "object", "_source": {"x": object()}},
+        {"_id": "surrogate", "_source": {"x": "\ud800"}},
     ]
     report = BulkWriter(client, "x-results", sleep=lambda _: None).write(documents)
     assert client.requests == [["ok"]]
@@ -768,6 +769,7 @@ def test_malformed_documents_are_failures_not_crashes() -> None:
         ("<missing _id>", "invalid_document"),
         ("nan", "serialization_error"),
         ("object", "serialization_error"),
+        ("surrogate", "serialization_error"),
     ]
     assert report.failures[4].reason == "Out of range float values are not JSON compliant"
 
