@@ -126,7 +126,7 @@ def _es_status_counts(client: Elasticsearch, index: str) -> dict[str, int]:
     response = client.search(
         index=f"{index}-results",
         size=0,
-        aggs={"status": {"terms": {"field": "sandfly_results.data.status", "size": 10}}},
+        aggs={"status": {"terms": {"field": "sandfly_results.data.status.keyword", "size": 10}}},
     )
     return {b["key"]: b["doc_count"] for b in response["aggregations"]["status"]["buckets"]}
 
