@@ -160,21 +160,27 @@ class Api:
         request = Request(method, relative, query, headers, raw_body, params)
         fault = Fault.NONE
         if not route.fault_exempt:
-            fault, settings = self.state.faults.next_call()
-            if settings.delay_seconds:
-                time.sleep(settings.delay_seconds)
-            if fault is Fault.RATE_LIMIT:
-                return error_response(
-                    429, "rate limit exceeded (simulated)", {"Retry-After": str(settings.retry_after_seconds)}
-                )
-            if fault is Fault.ERROR:
-                return error_response(settings.error_status, "simulated server error")
+            fault, early = self._next_fault()
+            if early is not None:
+                return early
         response = self._authenticated(route, request)
         if fault is Fault.MALFORMED:
             response.body = response.body[: len(response.body) // 2] + b"#malformed"
         elif fault is Fault.DROP:
             response.drop = True
         return response
+
+    def _next_fault(self) -> tuple[Fault, Response | None]:
+        """Count a data call, apply its delay, and answer it now if its fault is a 429 or 5xx."""
+        fault, settings = self.state.faults.next_call()
+        if settings.delay_seconds:
+            time.sleep(settings.delay_seconds)
+        if fault is Fault.RATE_LIMIT:
+            headers = {"Retry-After": str(settings.retry_after_seconds)}
+            return fault, error_response(429, "rate limit exceeded (simulated)", headers)
+        if fault is Fault.ERROR:
+            return fault, error_response(settings.error_status, "simulated server error")
+        return fault, None
 
     def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
         """The route for (method, path), its parameters, and the methods allowed on the path."""

@@ -29,7 +29,7 @@ from .filters import (
     value_test,
 )
 from .hosts import HostIdentity
-from .records import RecordBuilder, dotted_value
+from .records import RecordBuilder
 from .results import ResultStore
 from .timeutil import parse_to_us
 
@@ -199,12 +199,12 @@ class QueryEngine:
         return self._record_predicate(field, test)
 
     def _record_predicate(self, field: str, test: Callable[[object], bool]) -> Predicate:
-        """Slow path: rebuild the record and test the field's value."""
+        """Slow path: rebuild (part of) the record and test the field's value."""
         path = RECORD_PATHS.get(field, field)
         is_date = FIELD_TYPES[field] == "date"
 
         def predicate(row: int) -> bool:
-            value = dotted_value(self.builder.full(row), path)
+            value = self.builder.field_value(row, path)
             if is_date and isinstance(value, str):
                 value = parse_to_us(value)
             return test(value)

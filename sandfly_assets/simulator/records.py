@@ -28,7 +28,7 @@ from .timeutil import format_ms
 
 HOUR_MS = 3_600_000
 FINDING_CACHE_LIMIT = 20_000
-RUN_ID_CACHE_LIMIT = 200_000
+RUN_ID_CACHE_LIMIT = 50_000
 _ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
@@ -194,6 +194,13 @@ class RecordBuilder:
             "data.masked": False,
         }
 
+    def field_value(self, index: int, path: str) -> object:
+        """One field of a result for filtering: from the scalar core when possible, else the full record."""
+        getter = CORE_FIELDS.get(path)
+        if getter is not None:
+            return getter(self.core(index))
+        return dotted_value(self.full(index), path)
+
     def summary_json(self, index: int) -> str:
         """The summary row as JSON text."""
         return _ENCODER.encode(self.summary(index))
@@ -352,6 +359,23 @@ def _external_id(header_end_text: str, hex_part: str) -> str:
     """`YYYYmmddHHMMSSZ.<40 hex>`, from the formatted header end time."""
     stamp = header_end_text
     return f"{stamp[0:4]}{stamp[5:7]}{stamp[8:10]}{stamp[11:13]}{stamp[14:16]}{stamp[17:19]}Z.{hex_part}"
+
+
+CORE_FIELDS = {
+    "external_id": lambda core: core.external_id,
+    "count": lambda core: core.count,
+    "first_seen": lambda core: core.first_seen_text,
+    "last_seen": lambda core: core.header_end_text,
+    "whitelisted": lambda core: core.whitelisted,
+    "superseded": lambda core: core.superseded,
+    "drift_result": lambda core: core.drift_result,
+    "containerized": lambda core: False,
+    "data.results.containerized": lambda core: False,
+    "header.manual_scan": lambda core: core.manual_scan,
+    "header.run_id": lambda core: core.run_id,
+    "data.exec_seconds": lambda core: core.exec_seconds,
+    "data.key_data": lambda core: core.key_data,
+}
 
 
 def dotted_value(record: dict, field: str) -> object:

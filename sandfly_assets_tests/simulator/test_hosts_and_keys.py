@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sandfly_assets.simulator import SandflySimulator
@@ -123,7 +124,10 @@ def test_ssh_keys_last_seen_between_matches_the_api(shared_sim: SandflySimulator
 
 
 def _leaf_types(value: object, path: str, types: dict[str, set[str]]) -> None:
-    """Collect the JSON type of every leaf path (null is compatible with any type)."""
+    """Collect the JSON type of every leaf path (null is compatible with any type).
+
+    Host and key timestamps are always whole seconds, so each must match `...:SSZ`.
+    """
     if isinstance(value, dict):
         for key, child in value.items():
             _leaf_types(child, f"{path}.{key}", types)
@@ -132,6 +136,8 @@ def _leaf_types(value: object, path: str, types: dict[str, set[str]]) -> None:
             _leaf_types(child, path + "[]", types)
     elif value is not None:
         types.setdefault(path, set()).add(type(value).__name__)
+        if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T", value):
+            assert re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", value), (path, value)
 
 
 def test_hosts_and_keys_keep_one_json_type_per_field(client: ApiClient) -> None:

@@ -237,6 +237,23 @@ def test_other_field_operators(
     assert 0 < len(expected) < len(records)
 
 
+def test_match_hash_and_run_id_filters(client: ApiClient, records: list[dict]) -> None:
+    alert = next(record for record in records if record["data"]["status"] == "alert")
+    permissive = alert["data"]["results"]["match_hashes"]["permissive"]
+    expected = sorted(
+        record["sequence_id"]
+        for record in records
+        if record["data"]["results"]["match_hashes"]["permissive"] == permissive
+    )
+    assert (
+        sorted(client.search_ids(documented(("match_hashes.permissive", "equals", permissive)))) == expected
+    )
+    assert len(expected) > 1
+    run_id = alert["header"]["run_id"]
+    same_run = sorted(record["sequence_id"] for record in records if record["header"]["run_id"] == run_id)
+    assert sorted(client.search_ids(legacy(("header.run_id", "equals", run_id)))) == same_run
+
+
 def test_or_logic_and_case_insensitive_logic_keys(client: ApiClient, records: list[dict]) -> None:
     expected = sorted(
         record["sequence_id"]

@@ -12,7 +12,6 @@ from .conftest import NOW, ApiClient, make_config
 
 STRICT_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
 EXTERNAL_ID = re.compile(r"^\d{14}Z\.[0-9a-f]{40}$")
-TIMESTAMP_KEYS = {"end_time", "start_time", "first_seen", "last_seen", "created", "accessed", "modified"}
 
 
 def keyset(
@@ -162,7 +161,10 @@ def test_late_commits_are_found_by_day_windows_at_scale() -> None:
 
 
 def _walk(value: object, path: str, types: dict[str, set[str]]) -> None:
-    """Record the JSON type of every leaf path (list items share their list's path)."""
+    """Record the JSON type of every leaf path (list items share their list's path).
+
+    Also checks that every date-time string is strict ISO-8601 UTC.
+    """
     if isinstance(value, dict):
         for key, child in value.items():
             _walk(child, f"{path}.{key}" if path else key, types)
@@ -171,6 +173,8 @@ def _walk(value: object, path: str, types: dict[str, set[str]]) -> None:
             _walk(child, path + "[]", types)
     elif value is not None:
         types[path].add(type(value).__name__)
+        if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T", value):
+            assert STRICT_TIMESTAMP.match(value), (path, value)
 
 
 def test_every_field_keeps_one_json_type_and_strict_formats(client: ApiClient) -> None:
