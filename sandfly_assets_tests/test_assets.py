@@ -118,14 +118,14 @@ def test_an_expired_license_fails_before_anything_is_written(sim, es_url, es_cli
         sim.clear_faults()
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "expired" in failure.step_failure_data.error.message
+    assert "expired on" in failure.step_failure_data.error.to_string()
     assert index_count(es_client, resources, "results") == 0
     assert index_count(es_client, resources, "hosts") == 0
 
 
 def test_a_license_without_ssh_hunter_writes_no_keys_and_warns(sim, es_url, es_client):
     resources = make_resources(sim.url, es_url)
-    sim.set_faults(without_ssh_hunter=True)
+    sim.set_faults(no_ssh_hunter=True)
     try:
         result = materialize_days(resources, _day(2), _day(1), selection=[sandfly_ssh_keys])
     finally:
