@@ -35,11 +35,17 @@ def full_sync_range(fetch_days: int, now: datetime | None = None) -> tuple[str, 
     return keys[0], keys[-1]
 
 
+def console_log_level(level: str) -> dict:
+    """Run config that sets the console logger's level (DEBUG shows every Dagster event)."""
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
 def run_full_sync(
     instance: dg.DagsterInstance,
     resources: dict[str, object] | None = None,
     fetch_days: int | None = None,
     now: datetime | None = None,
+    log_level: str = "INFO",
 ) -> dg.ExecuteInProcessResult:
     """Materialize the three assets (and their checks) over the full-sync range in one run."""
     days = fetch_days if fetch_days is not None else sandfly_resource_from_env().fetch_days
@@ -49,6 +55,7 @@ def run_full_sync(
         resources=resources if resources is not None else build_resources(),
         instance=instance,
         tags={RANGE_START_TAG: first, RANGE_END_TAG: last, "sandfly/sync": "full"},
+        run_config=console_log_level(log_level),
         raise_on_error=False,
     )
 

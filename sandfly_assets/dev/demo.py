@@ -24,7 +24,7 @@ from elasticsearch import Elasticsearch
 
 from sandfly_assets.assets import sandfly_asset_checks, sandfly_assets
 from sandfly_assets.dev.local_elasticsearch import LocalElasticsearch
-from sandfly_assets.full_sync import run_full_sync
+from sandfly_assets.full_sync import console_log_level, run_full_sync
 from sandfly_assets.partitions import day_window, last_days_keys
 from sandfly_assets.resources import build_resources
 from sandfly_assets.sensors import sandfly_sync_sensor
@@ -100,7 +100,7 @@ def _run_incremental(
             resources=resources,
             instance=instance,
             partition_key=request.partition_key,
-            run_config=request.run_config,
+            run_config={**(request.run_config or {}), **console_log_level("WARNING")},
             tags={**request.tags, "sandfly/sync": "incremental"},
             raise_on_error=False,
             selection=selection,
@@ -146,10 +146,11 @@ def _expected(sim: SandflySimulator, fetch_days: int, now: datetime) -> dict[str
     keys = last_days_keys(fetch_days, now)
     start, _ = day_window(keys[0])
     _, end = day_window(keys[-1])
+    # the window includes today, the day never-seen hosts and keys are assigned to
     return {
         "sandfly_results": sim.count_results(end_time_from=start, end_time_before=end, include_pass=False),
-        "sandfly_hosts": len(sim.hosts_last_seen_between(start, end)),
-        "sandfly_ssh_keys": len(sim.ssh_keys_last_seen_between(start, end)),
+        "sandfly_hosts": len(sim.hosts_last_seen_between(start, end)) + len(sim.hosts_never_seen()),
+        "sandfly_ssh_keys": len(sim.ssh_keys_last_seen_between(start, end)) + len(sim.ssh_keys_never_seen()),
     }
 
 
@@ -177,7 +178,9 @@ def run_demo(settings: DemoSettings) -> int:
         client = Elasticsearch(es.url)
 
         print(f"\n1. Full sync of the last {settings.fetch_days} days (one run over the partition range)")
-        result = run_full_sync(instance, resources=resources, fetch_days=settings.fetch_days)
+        result = run_full_sync(
+            instance, resources=resources, fetch_days=settings.fetch_days, log_level="WARNING"
+        )
         if not result.success:
             print(f"Full sync FAILED (run {result.run_id}); see the Dagster UI (make dev).")
             return 1

@@ -312,6 +312,14 @@ class SandflySimulator:
             if key.last_seen_ms is not None and low <= key.last_seen_ms < high
         ]
 
+    def hosts_never_seen(self) -> list[str]:
+        """host_ids whose date_last_seen is null (a sync assigns them to the day it runs)."""
+        return [host.host_id for host in self._state.hosts if host.last_seen_ms is None]
+
+    def ssh_keys_never_seen(self) -> list[int]:
+        """SSH key ids whose last_seen is null."""
+        return [key.key_id for key in self._state.keys if key.last_seen_ms is None]
+
     @property
     def call_counts(self) -> dict[str, int]:
         """Calls per endpoint, e.g. {"POST /auth/login": 1, "POST /results": 12} (a copy)."""
