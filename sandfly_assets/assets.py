@@ -219,34 +219,18 @@ def _no_failed_documents(context: dg.AssetCheckExecutionContext, key: dg.AssetKe
     )
 
 
-@dg.asset_check(asset=RESULTS_KEY, name="written_equals_fetched")
-def results_written_equals_fetched(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return _written_equals_fetched(context, RESULTS_KEY)
+def delivery_checks(key: dg.AssetKey) -> list[dg.AssetChecksDefinition]:
+    """The two checks every asset gets: nothing fetched went unwritten, nothing failed."""
 
+    @dg.asset_check(asset=key, name="written_equals_fetched")
+    def written_equals_fetched(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return _written_equals_fetched(context, key)
 
-@dg.asset_check(asset=RESULTS_KEY, name="no_failed_documents")
-def results_no_failed_documents(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return _no_failed_documents(context, RESULTS_KEY)
+    @dg.asset_check(asset=key, name="no_failed_documents")
+    def no_failed_documents(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return _no_failed_documents(context, key)
 
-
-@dg.asset_check(asset=HOSTS_KEY, name="written_equals_fetched")
-def hosts_written_equals_fetched(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return _written_equals_fetched(context, HOSTS_KEY)
-
-
-@dg.asset_check(asset=HOSTS_KEY, name="no_failed_documents")
-def hosts_no_failed_documents(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return _no_failed_documents(context, HOSTS_KEY)
-
-
-@dg.asset_check(asset=SSH_KEYS_KEY, name="written_equals_fetched")
-def ssh_keys_written_equals_fetched(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return _written_equals_fetched(context, SSH_KEYS_KEY)
-
-
-@dg.asset_check(asset=SSH_KEYS_KEY, name="no_failed_documents")
-def ssh_keys_no_failed_documents(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    return _no_failed_documents(context, SSH_KEYS_KEY)
+    return [written_equals_fetched, no_failed_documents]
 
 
 @dg.asset_check(asset=SSH_KEYS_KEY, name="ssh_hunter_licensed")
@@ -261,11 +245,8 @@ def ssh_keys_licensed(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckRe
 
 sandfly_assets = [sandfly_results, sandfly_hosts, sandfly_ssh_keys]
 sandfly_asset_checks = [
-    results_written_equals_fetched,
-    results_no_failed_documents,
-    hosts_written_equals_fetched,
-    hosts_no_failed_documents,
-    ssh_keys_written_equals_fetched,
-    ssh_keys_no_failed_documents,
+    *delivery_checks(RESULTS_KEY),
+    *delivery_checks(HOSTS_KEY),
+    *delivery_checks(SSH_KEYS_KEY),
     ssh_keys_licensed,
 ]

@@ -147,7 +147,7 @@ def _format_optional(moment: datetime | None) -> str | None:
 # --- field access ---------------------------------------------------------------------
 
 
-def _get(record: object, path: str) -> object:
+def get_path(record: object, path: str) -> object:
     """Value at a dotted path, or None when any step is missing or not an object.
 
     Also accepts the summary forms, whose keys literally contain dots
@@ -168,7 +168,7 @@ def _get(record: object, path: str) -> object:
 def _first_timestamp(record: Mapping, paths: Iterable[str]) -> datetime | None:
     """The first of ``paths`` that holds a parseable timestamp (empty values fall through)."""
     for path in paths:
-        moment = parse_timestamp(_get(record, path))
+        moment = parse_timestamp(get_path(record, path))
         if moment is not None:
             return moment
     return None
@@ -186,7 +186,7 @@ def _text(value: object) -> str | None:
 
 def _first_text(record: Mapping, paths: Iterable[str]) -> str | None:
     for path in paths:
-        text = _text(_get(record, path))
+        text = _text(get_path(record, path))
         if text is not None:
             return text
     return None
@@ -270,12 +270,12 @@ def result_time(record: Mapping) -> datetime | None:
 
 def host_last_seen(record: Mapping) -> datetime | None:
     """When the host was last seen: ``date_last_seen`` in both the raw and summary forms."""
-    return parse_timestamp(_get(record, "date_last_seen"))
+    return parse_timestamp(get_path(record, "date_last_seen"))
 
 
 def ssh_key_last_seen(record: Mapping) -> datetime | None:
     """When SSH Hunter last saw the key."""
-    return parse_timestamp(_get(record, "last_seen"))
+    return parse_timestamp(get_path(record, "last_seen"))
 
 
 # --- documents ------------------------------------------------------------------------
@@ -285,32 +285,32 @@ def result_document(record: Mapping) -> dict:
     """A scan result as a document; its day is ``@timestamp`` (see ``result_time``)."""
     doc_id = _document_id(record, DATA_TYPE_RESULTS, ("external_id", "id", "sequence_id"))
     moment = result_time(record)
-    header_end = parse_timestamp(_get(record, "header.end_time"))
-    status = _text(_get(record, "data.status"))
+    header_end = parse_timestamp(get_path(record, "header.end_time"))
+    status = _text(get_path(record, "data.status"))
     source: dict = {
         "id": doc_id,
         # The connector writes header.end_time; fall back so Kibana's time filter finds it.
         "_timestamp": _format_optional(header_end or moment),
         "sandfly_data_type": DATA_TYPE_RESULTS,
-        "sandfly_key_data": _text(_get(record, "data.key_data")) or NO_KEY_DATA,
+        "sandfly_key_data": _text(get_path(record, "data.key_data")) or NO_KEY_DATA,
         DATA_TYPE_RESULTS: dict(record),
         "event": _drop_none(
             {
                 "kind": "alert" if status == "alert" else "event",
                 "module": "sandfly",
                 "dataset": "sandfly.results",
-                "id": _text(_get(record, "external_id")),
-                "severity": _as_int(_get(record, "data.severity")),
+                "id": _text(get_path(record, "external_id")),
+                "severity": _as_int(get_path(record, "data.severity")),
             }
         ),
         "host": _host_fields(
-            name=_text(_get(record, "header.node_name")),
-            hostname=_text(_get(record, "header.hostname")),
-            host_id=_text(_get(record, "header.host_id")),
-            ips=_ip_addresses([_get(record, "header.ip_addr")]),
+            name=_text(get_path(record, "header.node_name")),
+            hostname=_text(get_path(record, "header.hostname")),
+            host_id=_text(get_path(record, "header.host_id")),
+            ips=_ip_addresses([get_path(record, "header.ip_addr")]),
         ),
     }
-    rule_name = _text(_get(record, "data.name"))
+    rule_name = _text(get_path(record, "data.name"))
     if rule_name is not None:
         source["rule"] = {"name": rule_name}
     return _document(doc_id, source, moment)
@@ -320,7 +320,7 @@ def host_document(record: Mapping, synced_at: datetime) -> dict:
     """A host's latest state as a document; ``@timestamp`` is when it was last seen."""
     doc_id = _document_id(record, DATA_TYPE_HOSTS, ("host_id", "id", "hostname"))
     node = _first_text(record, ("data.os.info.node", "os.info.node", "os_info_node"))
-    hostname = _text(_get(record, "hostname"))
+    hostname = _text(get_path(record, "hostname"))
     source: dict = {
         "id": doc_id,
         "_timestamp": format_timestamp(synced_at),
@@ -334,8 +334,8 @@ def host_document(record: Mapping, synced_at: datetime) -> dict:
             host_id=_first_text(record, ("host_id", "id")),
             ips=_ip_addresses(
                 [
-                    _get(record, "last_seen_ip_addr"),
-                    _get(record, "first_seen_ip_addr"),
+                    get_path(record, "last_seen_ip_addr"),
+                    get_path(record, "first_seen_ip_addr"),
                     hostname,
                 ]
             ),
@@ -351,7 +351,7 @@ def ssh_key_document(record: Mapping, synced_at: datetime) -> dict:
         "id": doc_id,
         "_timestamp": format_timestamp(synced_at),
         "sandfly_data_type": DATA_TYPE_SSH_KEYS,
-        "sandfly_key_data": _text(_get(record, "friendly_name")) or NO_KEY_DATA,
+        "sandfly_key_data": _text(get_path(record, "friendly_name")) or NO_KEY_DATA,
         DATA_TYPE_SSH_KEYS: dict(record),
         "event": {"kind": "state", "module": "sandfly", "dataset": "sandfly.ssh_keys"},
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from sandfly_assets.documents import result_time
+from sandfly_assets.documents import get_path, result_time
 
 PREVIEW_ROWS = 10
 TOP_HOSTS = 10
@@ -86,16 +86,6 @@ class RecordTally:
         return {"records_fetched": dg.MetadataValue.int(self.fetched)}
 
 
-def _get(record: Mapping[str, Any], dotted: str) -> Any:
-    """A nested value by dotted path; None when any level is missing or not a mapping."""
-    value: Any = record
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 class ResultTally(RecordTally):
     """Counts results by status, severity, day and alerting host; keeps a small preview."""
 
@@ -111,9 +101,9 @@ class ResultTally(RecordTally):
 
     def add(self, record: Mapping[str, Any]) -> None:
         super().add(record)
-        status = str(_get(record, "data.status") or "unknown")
+        status = str(get_path(record, "data.status") or "unknown")
         self.by_status[status] += 1
-        self.by_severity[str(_get(record, "data.severity"))] += 1
+        self.by_severity[str(get_path(record, "data.severity"))] += 1
         instant = result_time(record)
         self.by_day[instant.strftime("%Y-%m-%d") if instant else "unknown"] += 1
         host = _host_label(record)
@@ -161,7 +151,7 @@ class InventoryTally(RecordTally):
     def add(self, record: Mapping[str, Any]) -> None:
         super().add(record)
         if len(self.preview) < PREVIEW_ROWS:
-            self.preview.append({name: _cell(_get(record, name)) for name in self.preview_fields})
+            self.preview.append({name: _cell(get_path(record, name)) for name in self.preview_fields})
 
     def metadata(self) -> dict[str, Any]:
         metadata = super().metadata()
@@ -171,9 +161,9 @@ class InventoryTally(RecordTally):
 
 def _host_label(record: Mapping[str, Any]) -> str:
     return str(
-        _get(record, "header.node_name")
-        or _get(record, "header.hostname")
-        or _get(record, "header.host_id")
+        get_path(record, "header.node_name")
+        or get_path(record, "header.hostname")
+        or get_path(record, "header.host_id")
         or "unknown"
     )
 
@@ -185,10 +175,10 @@ def _preview_row(
         "sequence_id": _cell(record.get("sequence_id")),
         "end_time": instant.isoformat() if instant else "",
         "host": host,
-        "sandfly": _cell(_get(record, "data.name")),
+        "sandfly": _cell(get_path(record, "data.name")),
         "status": status,
-        "severity": _cell(_get(record, "data.severity")),
-        "key_data": _cell(_get(record, "data.key_data")),
+        "severity": _cell(get_path(record, "data.severity")),
+        "key_data": _cell(get_path(record, "data.key_data")),
     }
 
 

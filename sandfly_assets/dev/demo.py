@@ -56,23 +56,21 @@ class DemoSettings:
     state_dir: Path = Path(".local")
 
 
-def _configure_environment(sim_url: str, es_url: str, settings: DemoSettings) -> None:
-    """The documented variables, pointed at the local services."""
-    os.environ.update(
-        {
-            "SANDFLY_SERVER_URL": sim_url,
-            "SANDFLY_USERNAME": DEMO_USER,
-            "SANDFLY_PASSWORD": DEMO_PASSWORD,
-            "SANDFLY_VERIFY_SSL": "false",
-            "SANDFLY_ENABLE_PASS": "false",
-            "SANDFLY_FETCH_DAYS": str(settings.fetch_days),
-            "ELASTICSEARCH_URL": es_url,
-            "ELASTICSEARCH_INDEX": DEMO_INDEX,
-        }
-    )
+def local_environment(sim_url: str, es_url: str, fetch_days: int) -> dict[str, str]:
+    """The documented variables, pointed at the local services (shared with `make dev`)."""
+    return {
+        "SANDFLY_SERVER_URL": sim_url,
+        "SANDFLY_USERNAME": DEMO_USER,
+        "SANDFLY_PASSWORD": DEMO_PASSWORD,
+        "SANDFLY_VERIFY_SSL": "false",
+        "SANDFLY_ENABLE_PASS": "false",
+        "SANDFLY_FETCH_DAYS": str(fetch_days),
+        "ELASTICSEARCH_URL": es_url,
+        "ELASTICSEARCH_INDEX": DEMO_INDEX,
+    }
 
 
-def _instance(state_dir: Path) -> dg.DagsterInstance:
+def local_instance(state_dir: Path) -> dg.DagsterInstance:
     home = (state_dir / "dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -172,8 +170,8 @@ def run_demo(settings: DemoSettings) -> int:
         LocalElasticsearch(state_dir=settings.state_dir / "demo-elasticsearch", port=0) as es,
     ):
         print(f"  Sandfly simulator: {sim.url}\n  Elasticsearch:     {es.url}")
-        _configure_environment(sim.url, es.url, settings)
-        instance = _instance(settings.state_dir)
+        os.environ.update(local_environment(sim.url, es.url, settings.fetch_days))
+        instance = local_instance(settings.state_dir)
         resources = build_resources()
         client = Elasticsearch(es.url)
 

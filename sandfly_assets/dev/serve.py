@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandfly_assets.dev.demo import DEMO_INDEX, DEMO_PASSWORD, DEMO_USER, DemoSettings, _instance
+from sandfly_assets.dev.demo import DEMO_PASSWORD, DEMO_USER, DemoSettings, local_environment, local_instance
 from sandfly_assets.dev.local_elasticsearch import LocalElasticsearch
 from sandfly_assets.simulator import SandflySimulator, SimulatorConfig
 
@@ -77,16 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             state_dir=state / "elasticsearch", port=args.elasticsearch_port, keep_data=True
         ) as es,
     ):
-        _instance(state)
-        env = {
-            **os.environ,
-            "SANDFLY_SERVER_URL": sim.url,
-            "SANDFLY_USERNAME": DEMO_USER,
-            "SANDFLY_PASSWORD": DEMO_PASSWORD,
-            "SANDFLY_VERIFY_SSL": "false",
-            "ELASTICSEARCH_URL": es.url,
-            "ELASTICSEARCH_INDEX": DEMO_INDEX,
-        }
+        local_instance(state)
+        env = {**os.environ, **local_environment(sim.url, es.url, settings.fetch_days)}
         print(f"Sandfly simulator {sim.url}, Elasticsearch {es.url}; starting dagster dev ...")
         ui = _dagster_dev(args.ui_port, env)
         print(f"Open http://127.0.0.1:{args.ui_port} — Ctrl-C stops everything.")
