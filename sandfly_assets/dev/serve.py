@@ -51,6 +51,17 @@ def _stop_group(process: subprocess.Popen, timeout: float = 20.0) -> None:
         process.wait()
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and `kill` both end in the cleanup below, even when started in the background
+    (a non-interactive shell starts background jobs with SIGINT ignored)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -59,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--simulator-port", type=int, default=8443)
     parser.add_argument("--elasticsearch-port", type=int, default=9200)
     args = parser.parse_args(argv)
+    _stop_on_signals()
     settings = DemoSettings()
     state = Path(".local")
     sim_config = SimulatorConfig(
@@ -70,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         days=settings.fetch_days,
         results_per_day=settings.results_per_day,
         port=args.simulator_port,
+        admin=True,
     )
     with (
         SandflySimulator(sim_config) as sim,
