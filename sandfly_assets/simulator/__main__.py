@@ -130,7 +130,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="connection dropped mid-response on every Nth data call",
     )
     faults.add_argument("--delay-seconds", type=float, default=0.0, help="added latency of every data call")
+    faults.add_argument(
+        "--error-calls", type=_call_numbers, default=(), metavar="N,N", help="5xx on exactly these data calls"
+    )
+    faults.add_argument(
+        "--error-from-call", type=int, default=0, metavar="N", help="5xx on every data call from the Nth on"
+    )
+    faults.add_argument(
+        "--malformed-calls",
+        type=_call_numbers,
+        default=(),
+        metavar="N,N",
+        help="truncated JSON body on exactly these data calls",
+    )
+    faults.add_argument(
+        "--drop-calls",
+        type=_call_numbers,
+        default=(),
+        metavar="N,N",
+        help="connection dropped mid-response on exactly these data calls",
+    )
+    faults.add_argument(
+        "--revoke-tokens-at-call",
+        type=int,
+        default=0,
+        metavar="N",
+        help="revoke every token just before the Nth data call",
+    )
+    faults.add_argument(
+        "--ssh-hunter-denied",
+        action="store_true",
+        help="/sshhunter/* answer 402 although the license lists ssh_hunter",
+    )
     return parser
+
+
+def _call_numbers(text: str) -> tuple[int, ...]:
+    """A comma-separated list of data call numbers, e.g. 3,4,5."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected call numbers like 3,4,5 (got {text!r})") from error
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -147,6 +187,12 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         malformed_every=args.malformed_every,
         drop_every=args.drop_every,
         delay_seconds=args.delay_seconds,
+        error_calls=args.error_calls,
+        error_from_call=args.error_from_call,
+        malformed_calls=args.malformed_calls,
+        drop_calls=args.drop_calls,
+        revoke_tokens_at_call=args.revoke_tokens_at_call,
+        ssh_hunter_denied=args.ssh_hunter_denied,
     )
     return SimulatorConfig(
         username=args.username,

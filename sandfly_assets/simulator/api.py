@@ -172,9 +172,11 @@ class Api:
 
     def _next_fault(self) -> tuple[Fault, Response | None]:
         """Count a data call, apply its delay, and answer it now if its fault is a 429 or 5xx."""
-        fault, settings = self.state.faults.next_call()
+        fault, settings, number = self.state.faults.next_call()
         if settings.delay_seconds:
             time.sleep(settings.delay_seconds)
+        if settings.revoke_tokens_at_call and number == settings.revoke_tokens_at_call:
+            self.state.tokens.revoke_all()
         if fault is Fault.RATE_LIMIT:
             headers = {"Retry-After": str(settings.retry_after_seconds)}
             return fault, error_response(429, "rate limit exceeded (simulated)", headers)
@@ -310,8 +312,9 @@ class Api:
     # --- SSH Hunter ----------------------------------------------------------------------
 
     def _ssh_allowed(self) -> Response | None:
-        """402 when the license lacks SSH Hunter."""
-        if self.state.faults.settings.no_ssh_hunter:
+        """402 when the license lacks SSH Hunter (or the `ssh_hunter_denied` fault is on)."""
+        settings = self.state.faults.settings
+        if settings.no_ssh_hunter or settings.ssh_hunter_denied:
             return error_response(402, "Product license does not allow SSH Hunter features.")
         return None
 

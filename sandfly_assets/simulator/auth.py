@@ -67,6 +67,7 @@ class TokenStore:
         self._clock = clock
         self._key = secrets.token_bytes(32)
         self._tokens: dict[str, Token] = {}
+        self._issued: list[str] = []
         self._lock = threading.Lock()
 
     def login(self, username: str) -> tuple[Token, Token]:
@@ -153,7 +154,13 @@ class TokenStore:
         with self._lock:
             self._purge_expired(now)
             self._tokens[token.value] = token
+            self._issued.append(token.value)
         return token
+
+    def issued(self) -> list[str]:
+        """Every token value ever issued (access and refresh), oldest first, expired or not."""
+        with self._lock:
+            return list(self._issued)
 
     def _purge_expired(self, now: float) -> None:
         """Forget expired tokens so a long run does not grow the table (lock held)."""

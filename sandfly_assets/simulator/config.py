@@ -18,6 +18,13 @@ class FaultSettings:
     The counter only counts "data" calls: login, login_refresh, logout and the
     `/_sim` admin endpoints are exempt from periodic faults and do not advance it,
     so a test can reason about exactly which data call fails.
+
+    The targeted switches name call numbers of that counter: `error_calls` (these
+    calls answer `error_status`), `error_from_call` (every call from this one on
+    answers `error_status`: a server that goes down for good), `malformed_calls`,
+    `drop_calls`, and `revoke_tokens_at_call` (every token is revoked just before
+    this call is authenticated). `ssh_hunter_denied` makes `/sshhunter/*` answer
+    402 while the license still lists ssh_hunter (a license changed mid-run).
     """
 
     license_expired: bool = False
@@ -31,12 +38,32 @@ class FaultSettings:
     malformed_every: int = 0
     drop_every: int = 0
     delay_seconds: float = 0.0
+    # Targeted faults, by data call number (the same counter as the periodic ones).
+    error_calls: tuple[int, ...] = ()
+    error_from_call: int = 0
+    malformed_calls: tuple[int, ...] = ()
+    drop_calls: tuple[int, ...] = ()
+    revoke_tokens_at_call: int = 0
+    ssh_hunter_denied: bool = False
 
     def validate(self) -> None:
         """Reject settings that would make the fault schedule ambiguous."""
-        for name in ("rate_limit_every", "error_every", "malformed_every", "drop_every"):
+        for name in (
+            "rate_limit_every",
+            "error_every",
+            "malformed_every",
+            "drop_every",
+            "error_from_call",
+            "revoke_tokens_at_call",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        for name in ("error_calls", "malformed_calls", "drop_calls"):
+            calls = getattr(self, name)
+            if not isinstance(calls, tuple | list) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in calls
+            ):
+                raise ValueError(f"{name} must be a list of call numbers >= 1")
         if self.error_status not in (500, 502, 503, 504):
             raise ValueError("error_status must be one of 500, 502, 503, 504")
         if self.retry_after_seconds < 0:
@@ -50,6 +77,9 @@ class FaultSettings:
         unknown = sorted(set(changes) - known)
         if unknown:
             raise TypeError(f"unknown fault setting(s): {', '.join(unknown)}")
+        for name in ("error_calls", "malformed_calls", "drop_calls"):
+            if isinstance(changes.get(name), list):
+                changes[name] = tuple(changes[name])
         new = dataclasses.replace(self, **changes)
         new.validate()
         return new

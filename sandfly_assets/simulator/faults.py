@@ -6,8 +6,11 @@ this order of precedence:
 * `error_status` (500/502/503/504) when `error_every` divides n;
 * a malformed (truncated) JSON body with the real status when `malformed_every` divides n;
 * a dropped connection (headers and half the body, then close) when `drop_every` divides n.
-`delay_seconds` is added before every non-exempt call. Changing the settings
-resets the counter, so "the 3rd call after set_faults(error_every=3)" is exact.
+The targeted switches (`error_calls`, `error_from_call`, `malformed_calls`,
+`drop_calls`) apply after the periodic 429 and with the same precedence as their
+periodic twins; `revoke_tokens_at_call` is applied by the API before the call is
+authenticated. `delay_seconds` is added before every non-exempt call. Changing the
+settings resets the counter, so "the 3rd call after set_faults(error_every=3)" is exact.
 """
 
 from __future__ import annotations
@@ -49,24 +52,29 @@ class FaultInjector:
             self._settings = settings
             self._counter = 0
 
-    def next_call(self) -> tuple[Fault, FaultSettings]:
-        """Number the next data call and decide its fault."""
+    def next_call(self) -> tuple[Fault, FaultSettings, int]:
+        """Number the next data call and decide its fault; also returns the call's number."""
         with self._lock:
             self._counter += 1
             number = self._counter
             settings = self._settings
-        return _decide(number, settings), settings
+        return _decide(number, settings), settings, number
 
 
 def _decide(number: int, settings: FaultSettings) -> Fault:
     """The fault for call `number`, by precedence."""
-    schedule = (
-        (settings.rate_limit_every, Fault.RATE_LIMIT),
-        (settings.error_every, Fault.ERROR),
-        (settings.malformed_every, Fault.MALFORMED),
-        (settings.drop_every, Fault.DROP),
-    )
-    for every, fault in schedule:
-        if every and number % every == 0:
-            return fault
+    if settings.rate_limit_every and number % settings.rate_limit_every == 0:
+        return Fault.RATE_LIMIT
+    if (
+        (settings.error_every and number % settings.error_every == 0)
+        or number in settings.error_calls
+        or (settings.error_from_call and number >= settings.error_from_call)
+    ):
+        return Fault.ERROR
+    if (settings.malformed_every and number % settings.malformed_every == 0) or (
+        number in settings.malformed_calls
+    ):
+        return Fault.MALFORMED
+    if (settings.drop_every and number % settings.drop_every == 0) or number in settings.drop_calls:
+        return Fault.DROP
     return Fault.NONE

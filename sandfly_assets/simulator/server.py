@@ -245,6 +245,10 @@ class SandflySimulator:
         """Invalidate every issued token; the next data call with an old token gets 401."""
         self._state.tokens.revoke_all()
 
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token issued so far, revoked or expired ones included."""
+        return self._state.tokens.issued()
+
     def set_faults(self, **changes: object) -> None:
         """Change fault switches (merged into the current ones) and restart the fault call counter."""
         self._state.faults.replace(self._state.faults.settings.updated(**changes))
