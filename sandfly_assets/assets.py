@@ -13,8 +13,9 @@ All three accept a range of days in one run (a full sync is one run over the ran
 """
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -29,6 +30,8 @@ from sandfly_assets.partitions import daily_partitions
 from sandfly_assets.sandfly_client import SandflyClient, SandflyFeatureNotLicensed
 from sandfly_assets.sandfly_resource import SandflyResource
 from sandfly_assets.streams import DocumentStream, InventoryTally, ResultTally
+
+T = TypeVar("T")
 
 # `backfill_policy` is beta in this Dagster version; single-run backfills are what we want.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -69,9 +72,13 @@ def sandfly_results(
     """Results of the run's days, streamed page by page to Elasticsearch."""
     window = context.partition_time_window
     client = sandfly.get_client()
-    _check_license(context, client)
+    _closing_on_error(client, _check_license, context, client)
     after = config.after_sequence_id or 0
-    upper = config.max_sequence_id if config.max_sequence_id is not None else client.get_max_result_id()
+    upper = (
+        config.max_sequence_id
+        if config.max_sequence_id is not None
+        else _closing_on_error(client, client.get_max_result_id)
+    )
     context.log.info(
         f"Fetching results ending in [{window.start.isoformat()}, {window.end.isoformat()}) with "
         f"{after} < sequence_id <= {upper} (pass results {'included' if sandfly.enable_pass else 'excluded'})"
@@ -107,7 +114,7 @@ def sandfly_hosts(context: dg.AssetExecutionContext, sandfly: SandflyResource) -
     """Hosts last seen in the run's days: summary pages select them, details fill them in."""
     window = context.partition_time_window
     client = sandfly.get_client()
-    _check_license(context, client)
+    _closing_on_error(client, _check_license, context, client)
     synced_at = datetime.now(UTC)
 
     def in_window(summary: dict) -> bool:
@@ -141,9 +148,9 @@ def sandfly_ssh_keys(context: dg.AssetExecutionContext, sandfly: SandflyResource
     """SSH keys last seen in the run's days, details fetched concurrently."""
     window = context.partition_time_window
     client = sandfly.get_client()
-    license_ = _check_license(context, client)
+    license_ = _closing_on_error(client, _check_license, context, client)
     synced_at = datetime.now(UTC)
-    tally = InventoryTally(["id", "friendly_name", "key_type", "last_seen", "num_hosts_current"])
+    tally = SshKeyTally(["id", "friendly_name", "key_type", "last_seen", "num_hosts_current"])
     to_document = lambda record: ssh_key_document(record, synced_at)  # noqa: E731
 
     if "ssh_hunter" not in license_.features:
@@ -154,17 +161,34 @@ def sandfly_ssh_keys(context: dg.AssetExecutionContext, sandfly: SandflyResource
         return window.start <= seen < window.end
 
     def pages() -> Iterator[list[dict]]:
+        # Runs while the IO manager writes, after the output was handed over: the outcome goes
+        # into the tally (read through summary_metadata), never through add_output_metadata.
         try:
             for page in client.iter_ssh_key_summary_pages():
                 key_ids = [key.get("id") for key in page if in_window(key)]
                 if key_ids:
                     yield list(client.iter_ssh_key_details(key_ids))
         except SandflyFeatureNotLicensed as error:
-            context.log.warning(str(error))
-            context.add_output_metadata({"ssh_hunter_licensed": dg.MetadataValue.bool(False)})
+            context.log.warning(
+                f"{error}. The license listed ssh_hunter when the run started; "
+                f"{tally.fetched} SSH key(s) had been fetched and are written, the rest are not synced."
+            )
+            tally.licensed = False
 
-    context.add_output_metadata({"ssh_hunter_licensed": dg.MetadataValue.bool(True)})
     return DocumentStream(pages(), to_document, tally, on_close=client.close)
+
+
+class SshKeyTally(InventoryTally):
+    """The inventory tally plus whether the server let us read SSH Hunter at all."""
+
+    def __init__(self, preview_fields: list[str]) -> None:
+        super().__init__(preview_fields)
+        self.licensed = True
+
+    def metadata(self) -> dict[str, Any]:
+        metadata = super().metadata()
+        metadata["ssh_hunter_licensed"] = dg.MetadataValue.bool(self.licensed)
+        return metadata
 
 
 def _ssh_hunter_unlicensed(context, client, tally, to_document) -> DocumentStream:
@@ -173,9 +197,21 @@ def _ssh_hunter_unlicensed(context, client, tally, to_document) -> DocumentStrea
         "The Sandfly license does not include the ssh_hunter feature, so there are no SSH keys to sync. "
         "Hosts and results are unaffected."
     )
-    context.add_output_metadata({"ssh_hunter_licensed": dg.MetadataValue.bool(False)})
+    tally.licensed = False
     client.close()
     return DocumentStream([], to_document, tally)
+
+
+def _closing_on_error(client: SandflyClient, call: Callable[..., T], *args: Any) -> T:
+    """Run a setup call; if it fails, close the client now (logout, sessions) and re-raise.
+
+    Before the stream is handed over nothing else would close it until the run ends.
+    """
+    try:
+        return call(*args)
+    except BaseException:
+        client.close()
+        raise
 
 
 def _check_license(context: dg.AssetExecutionContext, client: SandflyClient):

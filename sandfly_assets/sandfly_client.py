@@ -23,7 +23,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,10 +79,13 @@ class SandflyLicense:
 
 @dataclass(frozen=True)
 class _Tokens:
-    """The current token pair and the clock time at which to renew the access token."""
+    """The current token pair and the clock time at which to renew the access token.
 
-    access: str
-    refresh: str | None
+    The tokens are left out of repr(), so no debug print or traceback renderer shows them.
+    """
+
+    access: str = field(repr=False)
+    refresh: str | None = field(repr=False)
     refresh_at: float
 
 
@@ -92,7 +95,7 @@ class _Reply:
 
     status: int
     body: Any
-    bearer: str | None
+    bearer: str | None = field(repr=False)
 
 
 def validate_server_url(server_url: str) -> str:
@@ -249,6 +252,18 @@ class SandflyClient:
     def server_url(self) -> str:
         """The validated base URL (no trailing slash); safe to show, it holds no credentials."""
         return self._base_url
+
+    @property
+    def closed(self) -> bool:
+        """True once close() was called."""
+        with self._lock:
+            return self._closed
+
+    @property
+    def auth_failure(self) -> str | None:
+        """Why the server rejected our credentials, once it has (then no call logs in again)."""
+        with self._lock:
+            return self._auth_failure
 
     def close(self) -> None:
         """Log out (best effort), stop the detail workers and close every HTTP session."""
@@ -730,7 +745,7 @@ class SandflyClient:
                 requests.exceptions.ConnectionError,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                problem, delay = f"{type(exc).__name__}", self._backoff(attempt)
+                problem, delay = _transport_problem(exc), self._backoff(attempt)
             else:
                 status = response.status_code
                 if status in RETRYABLE_STATUSES:
@@ -849,6 +864,16 @@ class SandflyClient:
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise SandflyConfigError(message)
+
+
+def _transport_problem(exc: requests.exceptions.RequestException) -> str:
+    """What went wrong on the wire, in words (never the exception text: it may quote the request)."""
+    name = type(exc).__name__
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"the connection dropped in the middle of the response ({name})"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"no answer within the request timeout ({name})"
+    return f"the connection failed or was closed ({name})"
 
 
 def _json_or_none(response: requests.Response) -> Any:

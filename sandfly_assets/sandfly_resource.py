@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 import dagster as dg
+from pydantic import PrivateAttr
 
-from sandfly_assets.sandfly_client import SandflyClient, SandflyConfigError, validate_server_url
+from sandfly_assets.sandfly_client import (
+    SandflyAuthError,
+    SandflyClient,
+    SandflyConfigError,
+    validate_server_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,12 @@ class SandflyResource(dg.ConfigurableResource):
 
     `enable_pass` and `fetch_days` are not used by the client itself: the assets read them to
     decide which results to fetch, and they live here so one place holds all Sandfly settings.
+
+    Dagster builds one copy of the resource per run (per step process with a multiprocess
+    executor, per tick for a sensor). That copy remembers the clients it handed out: once the
+    server rejected the credentials, `get_client()` raises the same error instead of logging
+    in again (no account lockout from a run of three assets), and every client still open
+    when the run ends (a stream abandoned mid-way by a failed write) is closed then.
     """
 
     server_url: str
@@ -51,22 +64,56 @@ class SandflyResource(dg.ConfigurableResource):
     max_retries: int = 6
     concurrency: int = 4
 
+    _clients: list[SandflyClient] = PrivateAttr(default_factory=list)
+    _clients_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
     def get_client(self) -> SandflyClient:
         """Validate every setting (naming the environment variable) and return a new client.
 
-        The caller owns the client and should close it (`with resource.get_client() as client:`).
+        The caller owns the client and should close it (`with resource.get_client() as client:`);
+        whatever is left open is closed when the run (or sensor tick) ends. Raises
+        SandflyAuthError without contacting the server when a client of this run was already
+        refused the login.
         """
         self.validate()
-        return SandflyClient(
-            validate_server_url(self.server_url),
-            self.username,
-            self.password,
-            verify=self.tls_verify(),
-            page_size=self.page_size,
-            timeout_seconds=self.request_timeout_seconds,
-            max_retries=self.max_retries,
-            concurrency=self.concurrency,
-        )
+        with self._clients_lock:
+            for earlier in self._clients:
+                failure = earlier.auth_failure
+                if failure is not None:
+                    raise SandflyAuthError(failure)
+            # Closed clients are forgotten unless they carry a login refusal to remember.
+            self._clients = [c for c in self._clients if not c.closed or c.auth_failure is not None]
+            client = SandflyClient(
+                validate_server_url(self.server_url),
+                self.username,
+                self.password,
+                verify=self.tls_verify(),
+                page_size=self.page_size,
+                timeout_seconds=self.request_timeout_seconds,
+                max_retries=self.max_retries,
+                concurrency=self.concurrency,
+            )
+            self._clients.append(client)
+        return client
+
+    def __repr_args__(self):
+        """Like pydantic's, with the password masked: a repr must never carry the secret."""
+        for name, value in super().__repr_args__():
+            yield name, ("***" if name == "password" and value else value)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close every client of this run that its user did not close (idempotent)."""
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close()
+            except Exception as error:  # teardown must not mask the run's own outcome
+                logger.warning(
+                    "Closing the client for Sandfly server %s failed: %s",
+                    client.server_url,
+                    type(error).__name__,
+                )
 
     def validate(self) -> None:
         """Raise SandflyConfigError for the first invalid setting; no network access."""

@@ -11,9 +11,18 @@ found, and it lands in its own (older) day.
 Hosts and SSH keys are refreshed (today's and yesterday's partitions) when new results
 arrived, at most every `inventory_min_interval_seconds`, and at least hourly.
 
-Cursor: `{"last_result_id": int, "inventory_refreshed_at": epoch seconds, "inventory_max_id": int}`.
-It is returned together with the run requests (atomically) and only covers what was requested.
+Cursor: `{"last_result_id": int, "inventory_refreshed_at": epoch seconds, "inventory_max_id": int,
+"epoch": int}`. It is returned together with the run requests (atomically) and never moves past a
+result whose run was not requested:
+- a tick whose Sandfly call fails raises, and the cursor stays where it was;
+- a result ending on a day that is not a partition yet (the Sandfly clock ahead of ours around
+  midnight) holds the cursor just before it until its day exists;
+- results before the partitions' start date can never be synced; they are logged and passed.
 Run keys name the day and the range, so a repeated tick requests nothing new.
+
+If `getMaxID` goes below the cursor (the Sandfly database was restored or reset), the sensor
+restarts at the server's new head and bumps `epoch`, which is part of every run key from then
+on, so the ranges of the restored server are not mistaken for ranges already requested.
 """
 
 import json
@@ -46,6 +55,7 @@ class SyncCursor:
     last_result_id: int
     inventory_refreshed_at: float = 0.0
     inventory_max_id: int = 0
+    epoch: int = 0
 
     @classmethod
     def parse(cls, raw: str | None) -> "SyncCursor | None":
@@ -56,7 +66,12 @@ class SyncCursor:
             last_result_id=int(data["last_result_id"]),
             inventory_refreshed_at=float(data.get("inventory_refreshed_at", 0.0)),
             inventory_max_id=int(data.get("inventory_max_id", 0)),
+            epoch=int(data.get("epoch", 0)),
         )
+
+    def run_key_suffix(self) -> str:
+        """Appended to run keys after a server restore, so old ranges are not taken as done."""
+        return f":e{self.epoch}" if self.epoch else ""
 
     def dump(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -64,10 +79,11 @@ class SyncCursor:
 
 @dataclass(frozen=True)
 class DayRange:
-    """New results that end on one day, and how many there are."""
+    """New results that end on one day, how many there are, and the lowest sequence_id among them."""
 
     day: str
     count: int
+    first_sequence_id: int = 0
 
 
 def sensor_interval_seconds(environ: Mapping[str, str] | None = None) -> int:
@@ -95,6 +111,7 @@ def sensor_default_status(environ: Mapping[str, str] | None = None) -> dg.Defaul
 def new_result_days(client: SandflyClient, include_pass: bool, after: int, upper: int) -> dict[str, DayRange]:
     """The days (UTC, by end time) of the results with after < sequence_id <= upper."""
     counts: dict[str, int] = {}
+    first_ids: dict[str, int] = {}
     for page in client.iter_result_pages(
         include_pass=include_pass, after_sequence_id=after, max_sequence_id=upper, summary=True
     ):
@@ -102,14 +119,30 @@ def new_result_days(client: SandflyClient, include_pass: bool, after: int, upper
             instant = result_time(row)  # also reads the dotted keys of summary rows
             key = day_key(instant) if instant else "unknown"
             counts[key] = counts.get(key, 0) + 1
-    return {day: DayRange(day, count) for day, count in counts.items()}
+            first_ids.setdefault(key, int(row["sequence_id"]))  # rows come in ascending order
+    return {day: DayRange(day, count, first_ids[day]) for day, count in counts.items()}
+
+
+def future_days(days: dict[str, DayRange], now: datetime) -> list[str]:
+    """Days after the last partition that exists at `now` (today): the Sandfly clock runs ahead."""
+    today = day_key(now)
+    return sorted(day for day in days if day != "unknown" and day > today)
 
 
 def results_run_requests(
-    context: dg.SensorEvaluationContext, days: dict[str, DayRange], after: int, upper: int
+    context: dg.SensorEvaluationContext,
+    days: dict[str, DayRange],
+    after: int,
+    upper: int,
+    now: datetime | None = None,
+    run_key_suffix: str = "",
 ) -> list[dg.RunRequest]:
-    """One results run per valid day; days outside the partitions are logged, never fatal."""
-    valid = set(daily_partitions.filter_valid_partition_keys({day for day in days if day != "unknown"}))
+    """One results run per valid day; days before the partitions' start are logged, never fatal.
+
+    Days after today must have been cut off by the caller (see `future_days`).
+    """
+    with dg.partition_loading_context(effective_dt=now or datetime.now(UTC)):
+        valid = set(daily_partitions.filter_valid_partition_keys({day for day in days if day != "unknown"}))
     requests = []
     for day in sorted(days):
         if day not in valid:
@@ -121,7 +154,7 @@ def results_run_requests(
             continue
         requests.append(
             dg.RunRequest(
-                run_key=f"results:{day}:{after}-{upper}",
+                run_key=f"results:{day}:{after}-{upper}{run_key_suffix}",
                 partition_key=day,
                 asset_selection=[RESULTS_KEY],
                 run_config={
@@ -141,14 +174,15 @@ def results_run_requests(
     return requests
 
 
-def inventory_run_requests(now: datetime, upper: int) -> list[dg.RunRequest]:
+def inventory_run_requests(now: datetime, upper: int, run_key_suffix: str = "") -> list[dg.RunRequest]:
     """Refresh hosts and SSH keys for today and yesterday (hosts last seen just before midnight)."""
     hour = int(now.timestamp()) // 3600
     days = [day_key(now - timedelta(days=1)), day_key(now)]
-    valid = daily_partitions.filter_valid_partition_keys(set(days))
+    with dg.partition_loading_context(effective_dt=now):
+        valid = daily_partitions.filter_valid_partition_keys(set(days))
     return [
         dg.RunRequest(
-            run_key=f"inventory:{day}:{upper}:{hour}",
+            run_key=f"inventory:{day}:{upper}:{hour}{run_key_suffix}",
             partition_key=day,
             asset_selection=[HOSTS_KEY, SSH_KEYS_KEY],
             tags=dict(RUN_RETRIES_TAG),
@@ -187,24 +221,65 @@ def initial_cursor(context: dg.SensorEvaluationContext, server_max_id: int) -> S
 def evaluate_sync(
     context: dg.SensorEvaluationContext, sandfly: SandflyResource, now: datetime | None = None
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick: getMaxID, and only when it moved, the days of the new results."""
+    """One tick: getMaxID, and only when it moved, the days of the new results.
+
+    Any Sandfly error propagates: the tick fails and its cursor is not stored, so the next
+    tick asks for the same range again.
+    """
     now = now or datetime.now(UTC)
     with sandfly.get_client() as client:
-        upper = client.get_max_result_id()
-        cursor = SyncCursor.parse(context.cursor) or initial_cursor(context, upper)
+        head = client.get_max_result_id()
+        cursor = SyncCursor.parse(context.cursor) or initial_cursor(context, head)
+        if head < cursor.last_result_id:
+            cursor = restarted_cursor(context, cursor, head)
+        upper = head
         requests: list[dg.RunRequest] = []
         if upper > cursor.last_result_id:
-            days = new_result_days(client, sandfly.enable_pass, cursor.last_result_id, upper)
-            requests += results_run_requests(context, days, cursor.last_result_id, upper)
-    new_cursor = SyncCursor(cursor.last_result_id, cursor.inventory_refreshed_at, cursor.inventory_max_id)
-    new_cursor.last_result_id = max(upper, cursor.last_result_id)
-    if inventory_due(cursor, upper, now.timestamp()):
-        requests += inventory_run_requests(now, upper)
+            after = cursor.last_result_id
+            days = new_result_days(client, sandfly.enable_pass, after, upper)
+            ahead = future_days(days, now)
+            if ahead:
+                upper = min(days[day].first_sequence_id for day in ahead) - 1
+                context.log.warning(
+                    f"{sum(days[day].count for day in ahead)} new result(s) end on {', '.join(ahead)}, after "
+                    f"today ({day_key(now)}, UTC): the Sandfly server's clock seems ahead. The sensor waits "
+                    f"at sequence_id {upper} until their day begins, so nothing is skipped."
+                )
+                days = new_result_days(client, sandfly.enable_pass, after, upper) if upper > after else {}
+            requests += results_run_requests(context, days, after, upper, now, cursor.run_key_suffix())
+    new_cursor = SyncCursor(
+        max(upper, cursor.last_result_id),
+        cursor.inventory_refreshed_at,
+        cursor.inventory_max_id,
+        cursor.epoch,
+    )
+    if inventory_due(cursor, head, now.timestamp()):
+        requests += inventory_run_requests(now, head, cursor.run_key_suffix())
         new_cursor.inventory_refreshed_at = now.timestamp()
-        new_cursor.inventory_max_id = upper
-    if not requests and new_cursor == cursor and context.cursor:
-        return dg.SkipReason(f"No new results (getMaxID = {upper}).")
+        new_cursor.inventory_max_id = head
+    if not requests and context.cursor and new_cursor == SyncCursor.parse(context.cursor):
+        return dg.SkipReason(f"No new results (getMaxID = {head}).")
     return dg.SensorResult(run_requests=requests, cursor=new_cursor.dump())
+
+
+def restarted_cursor(context: dg.SensorEvaluationContext, cursor: SyncCursor, head: int) -> SyncCursor:
+    """getMaxID went below the cursor: the server's results were restored or reset.
+
+    Waiting for the ids to pass the old cursor would skip every result committed until then;
+    instead start again at the new head, with a new epoch so run keys cannot collide with the
+    ranges requested before the restore. Documents are keyed by the result's external id, so
+    nothing written before is duplicated.
+    """
+    context.log.warning(
+        f"The Sandfly server's getMaxID ({head}) is below the sensor cursor ({cursor.last_result_id}): its "
+        f"results were restored or reset. Restarting at {head}; results committed from now on are synced."
+    )
+    return SyncCursor(
+        last_result_id=head,
+        inventory_refreshed_at=cursor.inventory_refreshed_at,
+        inventory_max_id=min(cursor.inventory_max_id, head),
+        epoch=cursor.epoch + 1,
+    )
 
 
 @dg.sensor(
