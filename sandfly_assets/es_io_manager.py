@@ -27,6 +27,13 @@ with exponential backoff; every other per-item error is collected and, after the
 stream was written, the run fails with ``DocumentWriteError`` naming them. Nothing is
 ever deleted.
 
+Transient failures of whole requests (429, 502, 503, 504, connection errors, timeouts, a
+garbled answer) are retried with the same backoff, for the bulk requests as for preparing
+the index; this module is the only one retrying them (the client's own immediate retries
+are turned off for bulk requests), so a busy cluster is never hammered. Before a run does
+any work, ``setup_for_execution`` checks that the cluster answers, so a cluster that is down
+fails the run before anything is fetched from the source.
+
 Reading
 -------
 ``load_input`` returns the upstream partition's (or range's) documents as a DataFrame: a
@@ -35,25 +42,34 @@ Reading
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout
+from elastic_transport import ConnectionTimeout, SerializationError, TlsError, TransportError
 from elasticsearch import ApiError, Elasticsearch, helpers
 from pydantic import Field
 
-from sandfly_assets.es_resource import ElasticsearchResource, validate_index_name
+from sandfly_assets.es_resource import ElasticsearchResource, ElasticsearchUnavailable, validate_index_name
 
 INDEX_SUFFIX_METADATA_KEY = "index_suffix"
 DEFAULT_CHUNK_MAX_DOCS = 1000
 DEFAULT_CHUNK_MAX_BYTES = 8 * 1024 * 1024
+# Per-item statuses worth resending: the write queue was full, or a shard was not ready.
 RETRYABLE_STATUSES = frozenset({429, 503})
+# Whole-request statuses worth resending: the same, plus gateways in front of the cluster
+# (load balancers, Elastic Cloud's proxy) that could not reach a node. Resending is safe:
+# every action is an upsert by id.
+RETRYABLE_REQUEST_STATUSES = frozenset({429, 502, 503, 504})
+# Transport failures worth resending: refused or dropped connections, timeouts, and an
+# answer that arrived garbled.
+RETRYABLE_TRANSPORT_ERRORS = (TransportConnectionError, ConnectionTimeout, SerializationError)
 # Above the stack's built-in templates (priority 100 on 8.x/9.x), below anything a user
 # would deliberately put on top.
 TEMPLATE_PRIORITY = 200
@@ -276,15 +292,25 @@ def ensure_index_template(client: Elasticsearch, base: str) -> None:
     )
 
 
-def ensure_index(client: Elasticsearch, base: str, suffix: str) -> str:
-    """Template first, then the index itself, so it exists even where auto-create is off."""
-    ensure_index_template(client, base)
+def ensure_index(
+    client: Elasticsearch,
+    base: str,
+    suffix: str,
+    retry: Callable[[Callable[[], Any]], Any] | None = None,
+) -> str:
+    """Template first, then the index itself, so it exists even where auto-create is off.
+
+    ``retry`` wraps each call (e.g. ``RetryPolicy.call``); by default each is made once.
+    """
+    attempt = retry or (lambda call: call())
+    attempt(lambda: ensure_index_template(client, base))
     name = index_name(base, suffix)
-    if not client.indices.exists(index=name):
+    if not attempt(lambda: client.indices.exists(index=name)):
         try:
-            client.indices.create(index=name)
+            attempt(lambda: client.indices.create(index=name))
         except ApiError as error:
-            # Another run created it between the check and the create: that is fine.
+            # Another run created it between the check and the create (or a retried create
+            # had already succeeded): that is fine.
             if "already_exists" not in str(error.message):
                 raise
     return name
@@ -295,10 +321,12 @@ def ensure_index(client: Elasticsearch, base: str, suffix: str) -> str:
 _PREPARED: set[tuple[str, str]] = set()
 
 
-def _ensure_index_once(client: Elasticsearch, location: str, base: str, suffix: str) -> str:
+def _ensure_index_once(
+    client: Elasticsearch, location: str, base: str, suffix: str, retry: Callable[[Callable[[], Any]], Any]
+) -> str:
     name = index_name(base, suffix)
     if (location, name) not in _PREPARED:
-        ensure_index(client, base, suffix)
+        ensure_index(client, base, suffix, retry)
         _PREPARED.add((location, name))
     return name
 
@@ -314,9 +342,18 @@ class DocumentFailure:
     status: int
     error_type: str
     reason: str
+    # The source's own id of the record, when the document carries one (see LABEL_FIELDS),
+    # so a user can look the record up where it came from; "" otherwise.
+    label: str = ""
 
     def describe(self) -> str:
-        return f"id={self.doc_id} status={self.status} {self.error_type}: {self.reason}"
+        named = f" ({self.label})" if self.label else ""
+        return f"id={self.doc_id}{named} status={self.status} {self.error_type}: {self.reason}"
+
+
+# ECS fields that name the record a document was built from (results: ``event.id`` is
+# Sandfly's external_id; hosts: ``host.id``). Generic ECS, nothing Sandfly-specific.
+LABEL_FIELDS = ("event.id", "host.id")
 
 
 @dataclass
@@ -329,6 +366,7 @@ class WriteReport:
     failed: int = 0
     retried: int = 0
     requests: int = 0
+    request_retries: int = 0
     failures: list[DocumentFailure] = field(default_factory=list)
 
     @property
@@ -340,6 +378,11 @@ class WriteReport:
         if len(self.failures) < FAILURES_KEPT:
             self.failures.append(failure)
 
+    def first_failures(self) -> str:
+        shown = "; ".join(failure.describe() for failure in self.failures[:FAILURES_SHOWN])
+        more = self.failed - min(self.failed, FAILURES_SHOWN)
+        return f"{shown}{f' (and {more} more)' if more else ''}"
+
 
 class DocumentWriteError(dg.Failure):
     """Some documents were rejected; raised after every other document was written."""
@@ -348,20 +391,39 @@ class DocumentWriteError(dg.Failure):
         self, report: WriteReport, metadata: Mapping[str, Any] | None = None, note: str = ""
     ) -> None:
         self.report = report
-        shown = "; ".join(failure.describe() for failure in report.failures[:FAILURES_SHOWN])
-        more = report.failed - min(report.failed, FAILURES_SHOWN)
         description = (
             f"{report.failed} document(s) could not be written to Elasticsearch index "
             f"'{report.index}'; the other {report.written} document(s) were written. "
-            f"First failures: {shown}{f' (and {more} more)' if more else ''}. "
+            f"First failures: {report.first_failures()}. "
             "Fix the cause and re-run the partition: documents are upserted by id, so a re-run "
             f"is safe.{f' {note}' if note else ''}"
         )
         super().__init__(description=description, metadata=dict(metadata or {}))
 
 
-class BulkRequestError(RuntimeError):
-    """A whole bulk request failed (cluster unreachable or refusing), after retries."""
+class BulkRequestError(dg.Failure):
+    """A whole bulk request failed (cluster unreachable or refusing), after retries.
+
+    The write stops there: what came before it was written (and counted in ``report``),
+    nothing after it was. ``cause`` is the last error of the request.
+    """
+
+    def __init__(
+        self, message: str, report: WriteReport | None = None, cause: Exception | None = None
+    ) -> None:
+        self.report = report
+        self.cause = cause
+        metadata = (
+            {}
+            if report is None
+            else {
+                "index": report.index,
+                "documents_written": report.written,
+                "documents_failed": report.failed,
+                "bulk_requests": report.requests,
+            }
+        )
+        super().__init__(description=message, metadata=metadata)
 
 
 @dataclass(frozen=True)
@@ -379,12 +441,74 @@ class BulkSettings:
         return min(self.backoff_max_seconds, self.backoff_base_seconds * (2**attempt))
 
 
+def is_transient(error: Exception) -> bool:
+    """A request failure worth resending unchanged (every action we send is an upsert)."""
+    if isinstance(error, ApiError):
+        return error.status_code in RETRYABLE_REQUEST_STATUSES
+    return isinstance(error, RETRYABLE_TRANSPORT_ERRORS) and not isinstance(error, TlsError)
+
+
+def without_client_retries(client: Any) -> Any:
+    """The client with its transport's own retries off, so ours (with backoff) are the only ones.
+
+    The transport would otherwise resend 429/502/503/504 answers and dropped connections at
+    once, up to three times, before we even see them. Objects without ``options`` (test
+    doubles) are used as they are.
+    """
+    options = getattr(client, "options", None)
+    return options(max_retries=0) if callable(options) else client
+
+
+class RetryPolicy:
+    """Calls a request, resending it on transient failures with the settings' backoff."""
+
+    def __init__(self, settings: BulkSettings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.sleep = sleep
+        self.retries = 0
+
+    def call(self, request: Callable[[], Any]) -> Any:
+        """``request()``'s result; its last error once it is not transient or retries ran out."""
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                return request()
+            except (ApiError, TransportError) as error:
+                if not is_transient(error) or attempt == self.settings.max_retries:
+                    raise
+            self.retries += 1
+            self.sleep(self.settings.backoff(attempt))
+        raise AssertionError("unreachable")  # the loop either returns or raises
+
+
+def bulk_payload(doc_id: str, source: Mapping[str, Any]) -> bytes:
+    """The two NDJSON lines (action, source) that index one document.
+
+    What counts against ``chunk_max_bytes`` and against the cluster's request size limit.
+    Raises ``ValueError``/``TypeError`` for a source JSON cannot carry.
+    """
+    action = json.dumps({"index": {"_id": doc_id}}, ensure_ascii=False)
+    body = json.dumps(source, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return f"{action}\n{body}\n".encode()  # lone surrogates fail here
+
+
+def document_label(source: Mapping[str, Any]) -> str:
+    """``event.id=...`` (or another of LABEL_FIELDS) when the document names its record."""
+    for path in LABEL_FIELDS:
+        value: Any = source
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return _short(f"{path}={value}", 120)
+    return ""
+
+
 @dataclass
 class _Item:
-    """One encoded document: its id and the two NDJSON lines (action + source)."""
+    """One encoded document: its id, the two NDJSON lines (action + source) and its label."""
 
     doc_id: str
     payload: bytes
+    label: str = ""
 
 
 class BulkWriter:
@@ -402,6 +526,7 @@ class BulkWriter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
+        self._bulk_client = without_client_retries(client)
         self.settings = settings or BulkSettings()
         self.sleep = sleep
         self.report = WriteReport(index=index)
@@ -409,20 +534,28 @@ class BulkWriter:
         self._chunk_bytes = 0
 
     def write(self, documents: Iterable[Mapping[str, Any]]) -> WriteReport:
-        """Write every document; if the iterable itself fails, flush what it gave, then re-raise."""
+        """Write every document; if the iterable itself fails, flush what it gave, then re-raise.
+
+        If writing fails for good, the iterable is closed (a generator's ``finally`` runs, so
+        a stream can release its connections) and the error is raised.
+        """
         iterator = iter(documents)
-        while True:
-            try:
-                document = next(iterator)
-            except StopIteration:
-                break
-            except Exception:
-                self._flush()  # documents already taken from the stream are written first
-                raise
-            item = self._encode(document)
-            if item is not None:
-                self._add(item)
-        self._flush()
+        try:
+            while True:
+                try:
+                    document = next(iterator)
+                except StopIteration:
+                    break
+                except Exception:
+                    self._flush()  # documents already taken from the stream are written first
+                    raise
+                item = self._encode(document)
+                if item is not None:
+                    self._add(item)
+            self._flush()
+        except BulkRequestError:
+            _close_quietly(iterator)
+            raise
         return self.report
 
     def _add(self, item: _Item) -> None:
@@ -457,14 +590,15 @@ class BulkWriter:
                 )
             )
             return None
+        label = document_label(source)
         try:
-            action = json.dumps({"index": {"_id": doc_id}}, ensure_ascii=False)
-            body = json.dumps(source, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-            payload = f"{action}\n{body}\n".encode()  # lone surrogates fail here
+            payload = bulk_payload(doc_id, source)
         except (TypeError, ValueError) as error:
-            self.report.add_failure(DocumentFailure(doc_id, 0, "serialization_error", _short(str(error))))
+            self.report.add_failure(
+                DocumentFailure(doc_id, 0, "serialization_error", _short(str(error)), label)
+            )
             return None
-        return _Item(doc_id, payload)
+        return _Item(doc_id, payload, label)
 
     def _send(self, items: list[_Item]) -> None:
         """Send one chunk; resend only the items ES asked us to retry."""
@@ -472,37 +606,36 @@ class BulkWriter:
         for attempt in range(self.settings.max_retries + 1):
             if not pending:
                 return
-            response = self._request(pending)
-            if response is None:
+            results = self._request(pending)
+            if results is None:
                 return  # the request was split or its document reported (413)
-            pending = self._settle(pending, response["items"], final=attempt == self.settings.max_retries)
+            pending = self._settle(pending, results, final=attempt == self.settings.max_retries)
             if pending:
                 self.report.retried += len(pending)
                 self.sleep(self.settings.backoff(attempt))
 
-    def _request(self, items: list[_Item]) -> Any:
-        """One ``_bulk`` call, retried as a whole on 429/503 and connection errors."""
-        for request_attempt in range(self.settings.max_retries + 1):
+    def _request(self, items: list[_Item]) -> list[dict] | None:
+        """One ``_bulk`` call, retried as a whole on transient failures; its per-item answers."""
+        for attempt in range(self.settings.max_retries + 1):
             try:
                 self.report.requests += 1
-                return self.client.bulk(
+                response = self._bulk_client.bulk(
                     index=self.report.index,
                     operations=b"".join(item.payload for item in items),
                     filter_path=_BULK_FILTER_PATH,
                 )
+                return _answers(response, len(items))
             except ApiError as error:
                 if error.status_code == 413:
                     self._too_large(items)
                     return None
-                if (
-                    error.status_code not in RETRYABLE_STATUSES
-                    or request_attempt == self.settings.max_retries
-                ):
-                    raise self._request_error(error, request_attempt + 1) from None
-            except (TransportConnectionError, ConnectionTimeout) as error:
-                if request_attempt == self.settings.max_retries:
-                    raise self._request_error(error, request_attempt + 1) from None
-            self.sleep(self.settings.backoff(request_attempt))
+                if not is_transient(error) or attempt == self.settings.max_retries:
+                    raise self._request_error(error, attempt + 1) from None
+            except TransportError as error:
+                if not is_transient(error) or attempt == self.settings.max_retries:
+                    raise self._request_error(error, attempt + 1) from None
+            self.report.request_retries += 1
+            self.sleep(self.settings.backoff(attempt))
         raise AssertionError("unreachable")  # the loop either returns or raises
 
     def _too_large(self, items: list[_Item]) -> None:
@@ -519,6 +652,7 @@ class BulkWriter:
                 413,
                 "request_entity_too_large",
                 f"the document ({size} bytes) exceeds the cluster's http.max_content_length",
+                items[0].label,
             )
         )
 
@@ -536,25 +670,58 @@ class BulkWriter:
             elif status in RETRYABLE_STATUSES and not final:
                 retry.append(item)
             else:
-                self.report.add_failure(_item_failure(item.doc_id, status, outcome.get("error")))
+                self.report.add_failure(_item_failure(item, status, outcome.get("error")))
         return retry
 
     def _request_error(self, error: Exception, attempts: int) -> BulkRequestError:
-        written = self.report.written
+        report = self.report
+        rejected = ""
+        if report.failed:
+            rejected = f" and {report.failed} rejected (first: {report.first_failures()})"
         return BulkRequestError(
-            f"Bulk request to Elasticsearch index '{self.report.index}' failed after "
+            f"Bulk request to Elasticsearch index '{report.index}' failed after "
             f"{attempts} attempt(s): {_describe_request_error(error)}. "
-            f"{written} document(s) had been written before; re-running the partition is safe "
-            "(documents are upserted by id)."
+            f"{report.written} document(s) had been written before{rejected}; re-running the "
+            "partition is safe (documents are upserted by id).",
+            report=report,
+            cause=error,
         )
 
 
-def _item_failure(doc_id: str, status: int, error: object) -> DocumentFailure:
+def _answers(response: Any, expected: int) -> list[dict]:
+    """The per-item answers of a bulk response; a response that does not have one per action
+    is garbled (a broken proxy, a truncated body) and is treated like any other transient
+    failure: the whole request is resent."""
+    body = getattr(response, "body", response)  # the client's ObjectApiResponse wraps a dict
+    items = body.get("items") if isinstance(body, Mapping) else None
+    if (
+        not isinstance(items, list)
+        or len(items) != expected
+        or not all(isinstance(item, Mapping) and len(item) == 1 for item in items)
+    ):
+        found = len(items) if isinstance(items, list) else "no"
+        raise SerializationError(f"the bulk response has {found} item answer(s) for {expected} action(s)")
+    return items
+
+
+def _close_quietly(iterator: Iterator[Any]) -> None:
+    """Close a generator so its ``finally`` blocks run; its own errors must not hide ours."""
+    close = getattr(iterator, "close", None)
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
+def _item_failure(item: _Item, status: int, error: object) -> DocumentFailure:
     if isinstance(error, Mapping):
         return DocumentFailure(
-            doc_id, status, str(error.get("type", "unknown")), _short(str(error.get("reason", "")))
+            item.doc_id,
+            status,
+            str(error.get("type", "unknown")),
+            _short(str(error.get("reason", ""))),
+            item.label,
         )
-    return DocumentFailure(doc_id, status, "unknown", _short(str(error)))
+    return DocumentFailure(item.doc_id, status, "unknown", _short(str(error)), item.label)
 
 
 def _describe_request_error(error: Exception) -> str:
@@ -592,30 +759,69 @@ class ElasticsearchIOManager(dg.ConfigurableIOManager):
             backoff_max_seconds=self.backoff_max_seconds,
         )
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Before the run does anything (the asset bodies run after this): is the cluster there?
+
+        A cluster that is down or refuses the credentials fails the run here, naming its
+        location and what to check, before a single record is fetched from the source.
+        """
+        info = self.elasticsearch.preflight()
+        if context.log is not None and info["version"]:
+            context.log.info(
+                f"Elasticsearch at {self.elasticsearch.location()}: cluster {info['cluster_name']!r}, "
+                f"version {info['version']}"
+            )
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         _check_iterable(obj)
         suffix = _index_suffix(context.definition_metadata, context.asset_key)
-        client = self.elasticsearch.get_client()
-        index = _ensure_index_once(client, self.elasticsearch.location(), self.elasticsearch.index, suffix)
-        writer = BulkWriter(client, index, self.bulk_settings())
+        settings = self.bulk_settings()
+        client = without_client_retries(self.elasticsearch.get_client())
+        retry = RetryPolicy(settings)
+        index = self._prepare_index(client, suffix, retry)
+        writer = BulkWriter(client, index, settings)
         started = time.monotonic()
         try:
             writer.write(obj)
+        except BulkRequestError as error:
+            report = writer.report
+            context.log.error(
+                f"Writing to {index} stopped: {report.written} document(s) written, {report.failed} failed."
+            )
+            hint = self.elasticsearch.hint(error.cause) if error.cause is not None else ""
+            raise BulkRequestError(
+                f"{error.description} Cluster: {self.elasticsearch.location()}. {hint}".rstrip(),
+                report=report,
+                cause=error.cause,
+            ) from None
         except Exception as error:
             report = writer.report
             context.log.error(
                 f"Writing to {index} stopped: {report.written} document(s) written, {report.failed} failed."
             )
-            if report.failed and not isinstance(error, BulkRequestError):
+            if report.failed:
                 raise DocumentWriteError(report, note=f"The document stream also failed: {error}") from error
             raise
         if self.refresh_after_write:
-            client.indices.refresh(index=index)
+            retry.call(lambda: client.indices.refresh(index=index))
         metadata = _output_metadata(context, writer.report, time.monotonic() - started)
         metadata.update(_summary_metadata(obj))
         if writer.report.failed:
             raise DocumentWriteError(writer.report, metadata=metadata)
         context.add_output_metadata(metadata)
+
+    def _prepare_index(self, client: Elasticsearch, suffix: str, retry: RetryPolicy) -> str:
+        """The index to write (template and index made if needed), or an error naming the cluster."""
+        location = self.elasticsearch.location()
+        try:
+            return _ensure_index_once(client, location, self.elasticsearch.index, suffix, retry.call)
+        except (ApiError, TransportError) as error:
+            name = index_name(self.elasticsearch.index, suffix)
+            raise ElasticsearchUnavailable(
+                f"Could not prepare index '{name}' (index template '{self.elasticsearch.index}', then the "
+                f"index) on Elasticsearch at {location}: {self.elasticsearch.explain(error)} Nothing was "
+                "written; re-running is safe."
+            ) from None
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         upstream = context.upstream_output
@@ -692,6 +898,7 @@ def _output_metadata(context: dg.OutputContext, report: WriteReport, seconds: fl
         "documents_failed": report.failed,
         "documents_retried": report.retried,
         "bulk_requests": report.requests,
+        "bulk_request_retries": report.request_retries,
         "partition_count": len(context.asset_partition_keys) if context.has_asset_partitions else 0,
         "duration_seconds": round(seconds, 3),
         "documents_per_second": round(report.written / seconds, 1) if seconds > 0 else 0.0,

@@ -28,6 +28,8 @@ from pydantic import Field, PrivateAttr
 DEFAULT_URL = "http://127.0.0.1:9200"
 DEFAULT_INDEX = "sandfly"
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 60.0
+# The run-start check waits at most this long for the cluster's first answer.
+PREFLIGHT_TIMEOUT_SECONDS = 15.0
 
 ENV_URL = "ELASTICSEARCH_URL"
 ENV_CLOUD_ID = "ELASTICSEARCH_CLOUD_ID"
@@ -165,12 +167,48 @@ class ElasticsearchResource(dg.ConfigurableResource):
             info = self.get_client().info()
         except (ApiError, TransportError, UnsupportedProductError) as error:
             raise ElasticsearchUnavailable(
-                f"Elasticsearch at {self.location()} is not reachable: {self._reason(error)}. {_hint(error)}"
+                f"Elasticsearch at {self.location()} is not reachable: {self.explain(error)}"
             ) from None
         return {
             "cluster_name": str(info.get("cluster_name", "")),
             "version": str((info.get("version") or {}).get("number", "")),
         }
+
+    def preflight(self) -> dict[str, str]:
+        """The check a run makes before any work: is the cluster there and are we let in?
+
+        Like ``check_connection``, with two differences: a 403 counts as reachable (the
+        cluster answered and accepted the credentials; a user without the ``monitor``
+        privilege may not call ``GET /`` yet still write its indices), and the request gets
+        at most ``PREFLIGHT_TIMEOUT_SECONDS``, so an address that swallows packets fails in
+        seconds rather than after the full request timeout. Returns what ``check_connection``
+        returns (empty values after a 403).
+        """
+        timeout = min(_positive_timeout(self.request_timeout_seconds), PREFLIGHT_TIMEOUT_SECONDS)
+        try:
+            info = self.get_client().options(request_timeout=timeout).info()
+        except ApiError as error:
+            if error.status_code == 403 and not isinstance(error, UnsupportedProductError):
+                return {"cluster_name": "", "version": ""}
+            raise ElasticsearchUnavailable(
+                f"Elasticsearch at {self.location()} is not reachable: {self.explain(error)}"
+            ) from None
+        except TransportError as error:
+            raise ElasticsearchUnavailable(
+                f"Elasticsearch at {self.location()} is not reachable: {self.explain(error)}"
+            ) from None
+        return {
+            "cluster_name": str(info.get("cluster_name", "")),
+            "version": str((info.get("version") or {}).get("number", "")),
+        }
+
+    def explain(self, error: Exception) -> str:
+        """What went wrong (secrets blanked out) and what to check, as one sentence pair."""
+        return f"{self._reason(error)}. {_hint(error)}"
+
+    def hint(self, error: Exception) -> str:
+        """What to check after ``error`` (names variables, never their values)."""
+        return _hint(error)
 
     def _reason(self, error: Exception) -> str:
         """The error as text, with anything secret blanked out."""
