@@ -4,6 +4,10 @@ An asset decides *which* records belong to its partitions; the stream turns thos
 into documents one page at a time, so a whole day never sits in memory, and tallies what
 passed through so the materialization can show counts, top hosts and a preview. The IO
 manager consumes the stream once and then asks it for `summary_metadata()`.
+
+Pages are prefetched (`sandfly_assets.prefetch`): while the IO manager waits for a `_bulk`
+answer, a background thread already waits for the next page from Sandfly. At most
+`PREFETCH_PAGES` pages wait ahead, so memory stays bounded (docs/performance.md has the numbers).
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from typing import Any
 import dagster as dg
 
 from sandfly_assets.documents import get_path, result_time
+from sandfly_assets.prefetch import Prefetcher
 
 PREVIEW_ROWS = 10
 TOP_HOSTS = 10
+# Pages fetched ahead while the current one is written; 0 turns prefetching off (same thread).
+PREFETCH_PAGES = 2
 
 
 class RecordsRejected(Exception):
@@ -31,6 +38,10 @@ class DocumentStream:
     Records that cannot become a document are collected, not dropped: once every other
     document has been handed over, the stream raises `RecordsRejected` naming them, so the
     run fails loudly after the good documents were written.
+
+    Pages are pulled by a background thread, up to `prefetch_pages` ahead (default
+    `PREFETCH_PAGES`; 0 = no thread). The thread is stopped and the page source closed before
+    `on_close` runs, whether the stream ends, fails or is abandoned by its consumer.
     """
 
     def __init__(
@@ -39,16 +50,19 @@ class DocumentStream:
         to_document: Callable[[Mapping[str, Any]], dict],
         tally: RecordTally,
         on_close: Callable[[], None] | None = None,
+        prefetch_pages: int | None = None,
     ) -> None:
         self._pages = pages
+        self._prefetch_pages = PREFETCH_PAGES if prefetch_pages is None else prefetch_pages
         self._to_document = to_document
         self.tally = tally
         self._on_close = on_close
         self.rejected: list[str] = []
 
     def __iter__(self) -> Iterator[dict]:
+        pages = Prefetcher(self._pages, self._prefetch_pages) if self._prefetch_pages > 0 else None
         try:
-            for page in self._pages:
+            for page in pages if pages is not None else self._pages:
                 for record in page:
                     self.tally.add(record)
                     try:
@@ -58,8 +72,12 @@ class DocumentStream:
                         continue
                     yield document
         finally:
-            if self._on_close is not None:
-                self._on_close()
+            try:
+                if pages is not None:
+                    pages.close()
+            finally:
+                if self._on_close is not None:
+                    self._on_close()
         if self.rejected:
             raise RecordsRejected(
                 f"{len(self.rejected)} record(s) could not be turned into documents and were not "
