@@ -39,9 +39,10 @@ class DocumentStream:
     document has been handed over, the stream raises `RecordsRejected` naming them, so the
     run fails loudly after the good documents were written.
 
-    Pages are pulled by a background thread, up to `prefetch_pages` ahead (default
-    `PREFETCH_PAGES`; 0 = no thread). The thread is stopped and the page source closed before
-    `on_close` runs, whether the stream ends, fails or is abandoned by its consumer.
+    Pages are pulled and turned into documents by a background thread, up to
+    `prefetch_pages` pages ahead (default `PREFETCH_PAGES`; 0 = no thread). The thread is
+    stopped and the page source closed before `on_close` runs, whether the stream ends, fails
+    or is abandoned by its consumer.
     """
 
     def __init__(
@@ -60,21 +61,17 @@ class DocumentStream:
         self.rejected: list[str] = []
 
     def __iter__(self) -> Iterator[dict]:
-        pages = Prefetcher(self._pages, self._prefetch_pages) if self._prefetch_pages > 0 else None
+        built = self._document_pages()
+        pages = Prefetcher(built, self._prefetch_pages) if self._prefetch_pages > 0 else None
         try:
-            for page in pages if pages is not None else self._pages:
-                for record in page:
-                    self.tally.add(record)
-                    try:
-                        document = self._to_document(record)
-                    except ValueError as error:
-                        self.rejected.append(str(error))
-                        continue
-                    yield document
+            for documents in pages if pages is not None else built:
+                yield from documents
         finally:
             try:
                 if pages is not None:
                     pages.close()
+                else:
+                    built.close()
             finally:
                 if self._on_close is not None:
                     self._on_close()
@@ -83,6 +80,23 @@ class DocumentStream:
                 f"{len(self.rejected)} record(s) could not be turned into documents and were not "
                 f"written; first: {'; '.join(self.rejected[:5])}"
             )
+
+    def _document_pages(self) -> Iterator[list[dict]]:
+        """Each page's documents, built (and tallied) where the pages are fetched.
+
+        With prefetching this runs in the background thread, so building documents overlaps
+        the IO manager's wait for Elasticsearch too, not only the wait for Sandfly. The tally
+        and `rejected` are read only after the stream ended, when the thread has finished.
+        """
+        for page in self._pages:
+            documents = []
+            for record in page:
+                self.tally.add(record)
+                try:
+                    documents.append(self._to_document(record))
+                except ValueError as error:
+                    self.rejected.append(str(error))
+            yield documents
 
     def summary_metadata(self) -> dict[str, Any]:
         """Metadata about the records that went through, added to the materialization."""

@@ -1,0 +1,110 @@
+"""Child process of `bench/throughput.py`: one `dg.materialize` of `sandfly_results` for one day.
+
+Run in its own process so its peak resident memory (`ru_maxrss`) is the sync's alone and it
+shares the GIL with neither the simulator nor Elasticsearch's compat proxy. Prints one JSON
+line: wall seconds of the materialization, documents written, the IO manager's own figures,
+and the resident memory before the run and at its peak (``ru_maxrss``: the whole process,
+Dagster's own imports included, which is what an operator's run worker would show).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import sys
+import time
+import warnings
+
+
+def _rss_mb() -> float:
+    """Current resident memory of this process, in MB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> int:
+    """Parse the options, run one materialization, print its figures as one JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sim-url", required=True)
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--es-url", required=True)
+    parser.add_argument("--index", required=True, help="base index name (writes <index>-results)")
+    parser.add_argument("--day", required=True, help="partition key, YYYY-MM-DD")
+    parser.add_argument("--chunk-max-docs", type=int, default=None)
+    parser.add_argument("--chunk-max-bytes", type=int, default=None)
+    parser.add_argument("--prefetch-pages", type=int, default=None, help="pages fetched ahead (0 = off)")
+    args = parser.parse_args()
+
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+
+    from sandfly_assets import streams
+
+    if args.prefetch_pages is not None:
+        streams.PREFETCH_PAGES = args.prefetch_pages
+
+    from sandfly_assets.assets import sandfly_results
+    from sandfly_assets.es_io_manager import ElasticsearchIOManager
+    from sandfly_assets.es_resource import ElasticsearchResource
+    from sandfly_assets.sandfly_resource import SandflyResource
+
+    elasticsearch = ElasticsearchResource(url=args.es_url, index=args.index)
+    chunking = {}
+    if args.chunk_max_docs:
+        chunking["chunk_max_docs"] = args.chunk_max_docs
+    if args.chunk_max_bytes:
+        chunking["chunk_max_bytes"] = args.chunk_max_bytes
+    resources = {
+        "sandfly": SandflyResource(
+            server_url=args.sim_url,
+            username=args.username,
+            password=args.password,
+            verify_ssl=False,
+            enable_pass=True,
+        ),
+        "es_io_manager": ElasticsearchIOManager(elasticsearch=elasticsearch, **chunking),
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    logging.getLogger("dagster").setLevel(logging.WARNING)
+    rss_before = _rss_mb()
+    started = time.perf_counter()
+    result = dg.materialize(
+        [sandfly_results],
+        resources=resources,
+        partition_key=args.day,
+        instance=instance,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        raise_on_error=False,
+    )
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    metadata = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        metadata = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+    print(
+        json.dumps(
+            {
+                "success": result.success,
+                "seconds": round(seconds, 3),
+                "written": metadata.get("documents_written", 0),
+                "failed": metadata.get("documents_failed", 0),
+                "bulk_requests": metadata.get("bulk_requests", 0),
+                "write_seconds": metadata.get("duration_seconds", 0.0),
+                "rss_before_mb": round(rss_before, 1),
+                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "prefetch_pages": streams.PREFETCH_PAGES,
+            }
+        )
+    )
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
