@@ -73,18 +73,19 @@ def error_texts(result: dg.ExecuteInProcessResult) -> list[str]:
     texts: list[str] = []
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
-        texts.extend(_chain(error))
+        texts.extend(chain(error))
     return texts
 
 
-def _chain(error) -> Iterator[str]:
+def chain(error) -> Iterator[str]:
+    """The message of a serialized error and of its causes and contexts, depth first."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         yield error.message
         for extra in error.context, error.cause:
             if extra is not None:
-                yield from _chain(extra)
+                yield from chain(extra)
         error = None  # causes and contexts were followed recursively above
 
 

@@ -22,6 +22,7 @@ from sandfly_assets.partitions import day_window
 from sandfly_assets.sandfly_client import SandflyClient, SandflyRequestError
 from sandfly_assets.sensors import SyncCursor, sandfly_sync_sensor
 from sandfly_assets_tests.faults.conftest import (
+    chain,
     day,
     error_texts,
     ids_in,
@@ -120,9 +121,9 @@ def test_wrong_password_across_all_three_assets_logs_in_once(sim, es_url, es_cli
     assert sum(sim.call_counts.values()) == 1  # nothing but that one login reached the server
     for text in ("results", "hosts", "ssh-keys"):
         assert index_count(es_client, res, text) == 0
-    for text in error_texts(result):
-        if "rejected the login" in text:
-            assert text.startswith(f"Sandfly server {sim.url} rejected the login of user {USER!r}")
+    refusal = f"Sandfly server {sim.url} rejected the login of user {USER!r} (HTTP 401"
+    for step in ("sandfly_results", "sandfly_hosts", "sandfly_ssh_keys"):
+        assert refusal in "\n".join(chain(result.failure_data_for_node(step).error))
 
 
 # ------------------------------------------------------------------------------------ license
