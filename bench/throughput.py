@@ -390,8 +390,12 @@ def measure_size(
         row: dict[str, Any] = {"size": size}
         base = f"bench-e2e-{size}"
         fresh_index(es_client, base)
+        sync_url = args.sync_es_url or es.url
         sync_extra = [*args.sync_args]
-        figures = run_sync(sim.url, args.sync_es_url or es.url, base, day, sync_extra)
+        if args.raw_sync:
+            sync_url = upstream_url(es)
+            sync_extra.append("--raw-es")
+        figures = run_sync(sim.url, sync_url, base, day, sync_extra)
         _log(f"{size:,}: sync {figures}")
         written = figures["written"]
         if written != size:
@@ -408,7 +412,7 @@ def measure_size(
             if size > args.variant_max_size:
                 continue
             fresh_index(es_client, base)
-            other = run_sync(sim.url, args.sync_es_url or es.url, base, day, extra)
+            other = run_sync(sim.url, sync_url, base, day, [*extra, *sync_extra[len(args.sync_args) :]])
             _log(f"{size:,} ({label}): sync {other}")
             row["variants"][label] = {
                 "rate": other["written"] / other["seconds"],
@@ -522,6 +526,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sync-es-url", help="Elasticsearch URL for the sync (default: the local compat proxy)"
     )
+    parser.add_argument(
+        "--raw-sync",
+        action="store_true",
+        help="point the sync at the raw Elasticsearch port (client adapted in-process, no proxy hop)",
+    )
     parser.add_argument("--chunk-max-docs", type=int, help="IO manager chunk size for the sync")
     parser.add_argument("--chunk-max-bytes", type=int, help="IO manager chunk bytes for the sync")
     parser.add_argument(
@@ -599,8 +608,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     minutes = (time.perf_counter() - started) / 60
     report.notes.append(
-        f"Elasticsearch {ES_VERSION}, heap {args.heap_mb} MB; sync through the compat proxy "
-        f"({'as given: ' + args.sync_es_url if args.sync_es_url else 'own process'}); "
+        f"Elasticsearch {ES_VERSION}, heap {args.heap_mb} MB; sync "
+        f"{'to the raw port' if args.raw_sync else 'through the compat proxy (own process)'}; "
         f"{os.cpu_count()} cores; load average before {load_before}, after {load_average()}; "
         f"{minutes:.1f} min in all."
     )

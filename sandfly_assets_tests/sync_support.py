@@ -42,6 +42,19 @@ def build_definitions(resources: dict) -> dg.Definitions:
     )
 
 
+def sensor_tick(
+    resources: dict, cursor: str | None, instance: dg.DagsterInstance | None = None
+) -> dg.SensorResult:
+    """One sensor evaluation on the daemon's own path: resources opened, then torn down."""
+    with dg.build_sensor_context(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        cursor=cursor,
+        resources={"sandfly": resources["sandfly"]},
+        definitions=build_definitions(resources),
+    ) as context:
+        return sandfly_sync_sensor.evaluate_tick(context)
+
+
 def materialize_days(resources: dict, first: str, last: str | None = None, selection=None, **kwargs):
     """One run over [first, last] (a single day when last is None) of the chosen assets."""
     chosen = selection or sandfly_assets

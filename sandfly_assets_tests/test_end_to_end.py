@@ -9,27 +9,20 @@ import dagster as dg
 
 from sandfly_assets.assets import sandfly_asset_checks, sandfly_assets
 from sandfly_assets.full_sync import run_full_sync
-from sandfly_assets.sensors import sandfly_sync_sensor
 from sandfly_assets.simulator import SandflySimulator, SimulatorConfig
 from sandfly_assets_tests.sync_support import (
     PASSWORD,
     USER,
-    build_definitions,
     index_count,
     index_ids,
     make_resources,
+    sensor_tick,
     window,
 )
 
 
 def _run_requests(instance, resources, cursor):
-    context = dg.build_sensor_context(
-        instance=instance,
-        cursor=cursor,
-        resources={"sandfly": resources["sandfly"]},
-        definitions=build_definitions(resources),
-    )
-    data = sandfly_sync_sensor.evaluate_tick(context)
+    data = sensor_tick(resources, cursor, instance)
     for request in data.run_requests:
         selection = [a for a in sandfly_assets if a.key in set(request.asset_selection)]
         result = dg.materialize(

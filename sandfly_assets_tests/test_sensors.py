@@ -11,12 +11,11 @@ import pytest
 
 from sandfly_assets.sensors import (
     SyncCursor,
-    sandfly_sync_sensor,
     sensor_default_status,
     sensor_interval_seconds,
 )
 from sandfly_assets.simulator import SandflySimulator, SimulatorConfig
-from sandfly_assets_tests.sync_support import PASSWORD, USER, build_definitions, make_resources
+from sandfly_assets_tests.sync_support import PASSWORD, USER, make_resources, sensor_tick
 
 
 @pytest.fixture
@@ -34,14 +33,7 @@ def resources(sim):
 
 
 def _tick(resources, cursor: str | None, instance: dg.DagsterInstance | None = None):
-    defs = build_definitions(resources)
-    context = dg.build_sensor_context(
-        instance=instance or dg.DagsterInstance.ephemeral(),
-        cursor=cursor,
-        resources={"sandfly": resources["sandfly"]},
-        definitions=defs,
-    )
-    return sandfly_sync_sensor.evaluate_tick(context)
+    return sensor_tick(resources, cursor, instance)
 
 
 def _fresh_cursor(last_id: int) -> str:

@@ -84,10 +84,10 @@ def _run_incremental(
     instance: dg.DagsterInstance, resources: dict, cursor: str | None
 ) -> tuple[int, str | None]:
     """One sensor tick, then every run it requested, in process. Returns (runs, new cursor)."""
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"sandfly": resources["sandfly"]}
-    )
-    result = sandfly_sync_sensor(context)
+    ) as context:
+        result = sandfly_sync_sensor(context)
     if isinstance(result, dg.SkipReason):
         print(f"  sensor skipped: {result.skip_message}")
         return 0, cursor

@@ -460,6 +460,7 @@ class LocalElasticsearch:
         self.detach = detach
         self.startup_timeout = startup_timeout
         self._url: str | None = None
+        self._http_port: int | None = None
         self._es_process: subprocess.Popen[bytes] | None = None
         self._proxy_process: subprocess.Popen[bytes] | None = None
         self._proxy_thread: CompatProxy | None = None
@@ -470,6 +471,18 @@ class LocalElasticsearch:
         if self._url is None:
             raise RuntimeError("LocalElasticsearch is not started")
         return self._url
+
+    @property
+    def upstream_port(self) -> int:
+        """Elasticsearch's own HTTP port, behind the compat proxy.
+
+        For a second proxy in front of the same node (``CompatProxy(upstream_port=...,
+        faults=...)``, as the fault tests and ``bench/chaos.py`` do): it talks to the node
+        directly instead of through a second proxy hop.
+        """
+        if self._http_port is None:
+            raise RuntimeError("LocalElasticsearch is not started")
+        return self._http_port
 
     @property
     def pid(self) -> int:
@@ -491,6 +504,7 @@ class LocalElasticsearch:
         java_home = find_java_home()
         http_port, transport_port = pick_free_ports(2)
         prepare_state_dir(self.state_dir, distribution, http_port, transport_port)
+        self._http_port = http_port
         try:
             self._start_proxy(http_port)
             self._start_elasticsearch(java_home, http_port, transport_port)
@@ -606,6 +620,7 @@ class LocalElasticsearch:
             self._es_process = None
         for name in (ES_PID_FILE, PROXY_PID_FILE, URL_FILE):
             (self.state_dir / name).unlink(missing_ok=True)
+        self._http_port = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from sandfly_assets import sandfly_resource as sandfly_resource_module
 from sandfly_assets.assets import sandfly_assets, sandfly_results, sandfly_ssh_keys
 from sandfly_assets.partitions import day_window
 from sandfly_assets.sandfly_client import SandflyClient, SandflyRequestError
-from sandfly_assets.sensors import SyncCursor, sandfly_sync_sensor
+from sandfly_assets.sensors import SyncCursor
 from sandfly_assets_tests.faults.conftest import (
     chain,
     day,
@@ -30,7 +30,12 @@ from sandfly_assets_tests.faults.conftest import (
     resources,
     simulator,
 )
-from sandfly_assets_tests.sync_support import USER, build_definitions, index_count, materialize_days
+from sandfly_assets_tests.sync_support import (
+    USER,
+    index_count,
+    materialize_days,
+    sensor_tick,
+)
 
 
 @pytest.fixture
@@ -46,15 +51,8 @@ def truth(sim, first: str, last: str | None = None, include_pass: bool = False) 
     return sim.result_sequence_ids(end_time_from=start, end_time_before=end, include_pass=include_pass)
 
 
-def tick(res: dict, cursor: str):
-    """One sensor evaluation, the daemon's own path (resources opened and torn down)."""
-    with dg.build_sensor_context(
-        instance=dg.DagsterInstance.ephemeral(),
-        cursor=cursor,
-        resources={"sandfly": res["sandfly"]},
-        definitions=build_definitions(res),
-    ) as context:
-        return sandfly_sync_sensor.evaluate_tick(context)
+def tick(res: dict, cursor: str) -> dg.SensorResult:
+    return sensor_tick(res, cursor)
 
 
 def run_results(res: dict, first: str, last: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
