@@ -13,7 +13,8 @@ Printed, in one run:
 1. end-to-end sync throughput (simulator -> Elasticsearch, one day partition, pass results
    included) per day size;
 2. the limit: the same documents, serialized beforehand, sent with plain sequential `_bulk`
-   requests into the same Elasticsearch (through the proxy the sync uses, and to the raw port);
+   requests into the same Elasticsearch (through the proxy the sync uses, and to the raw port),
+   and the same prebuilt documents sent with the client's plain `helpers.bulk`;
 3. the ratio of 1 to 2;
 4. peak resident memory of the materialization process;
 5. fetch-only throughput of our client beside the reference connector's sequential walk;
@@ -45,7 +46,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from elasticsearch import Elasticsearch  # noqa: E402
+from elasticsearch import Elasticsearch, helpers  # noqa: E402
 
 from sandfly_assets.dev.local_elasticsearch import ES_VERSION, LocalElasticsearch  # noqa: E402
 from sandfly_assets.documents import result_document  # noqa: E402
@@ -203,6 +204,27 @@ def plain_bulk(es_url: str, index: str, path: Path, chunks: list[tuple[int, int]
     return seconds
 
 
+def helpers_bulk(es_url: str, index: str, path: Path) -> float:
+    """The same documents as prebuilt actions, sent with the client's plain ``helpers.bulk``.
+
+    The actions are decoded from the bulk file before the clock starts, so only what
+    ``helpers.bulk`` does (serialize, chunk, send, read the answers) is timed. Holds every
+    action in memory: used only up to ``--variant-max-size``.
+    """
+    actions = []
+    with path.open("rb") as source:
+        for action_line in source:
+            doc_id = json.loads(action_line)["index"]["_id"]
+            actions.append({"_index": index, "_id": doc_id, "_source": json.loads(source.readline())})
+    with Elasticsearch(es_url, request_timeout=300) as es_client:
+        started = time.perf_counter()
+        written, errors = helpers.bulk(es_client, actions, chunk_size=CHUNK_DOCS, raise_on_error=False)
+        seconds = time.perf_counter() - started
+    if errors or written != len(actions):
+        raise RuntimeError(f"helpers.bulk into {index}: {written} written, {len(errors)} errors")
+    return seconds
+
+
 def _chunk_bodies(source: Any, chunks: list[tuple[int, int]]) -> Iterator[bytes]:
     for offset, length in chunks:
         source.seek(offset)
@@ -329,24 +351,28 @@ class Report:
             "### End to end vs plain `_bulk` (one day partition, pass results included)",
             "",
             "| results in the day | sync, results/s | materialize wall, s | write phase, results/s | "
-            "plain `_bulk` via proxy, docs/s | plain `_bulk` raw port, docs/s | ratio sync / plain (proxy) | "
-            "ratio sync / plain (raw) | peak RSS of the run, MB | RSS before run, MB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "plain `_bulk` via proxy, docs/s | plain `_bulk` raw port, docs/s | `helpers.bulk` via proxy, "
+            "docs/s | ratio sync / plain (proxy) | ratio sync / plain (raw) | ratio sync / `helpers.bulk` | "
+            "peak RSS of the run, MB | RSS before run, MB |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in self.sizes:
             sync, limit_proxy, limit_raw = row["sync_rate"], row["limit_proxy_rate"], row["limit_raw_rate"]
+            limit_helpers = row["limit_helpers_rate"]
             lines.append(
                 f"| {row['size']:,} | {sync:,.0f} | {row['seconds']:.1f} | {row['write_rate']:,.0f} | "
-                f"{_rate(limit_proxy)} | {_rate(limit_raw)} | {_ratio(sync, limit_proxy)} | "
-                f"{_ratio(sync, limit_raw)} | {row['peak_rss_mb']:.0f} | {row['rss_before_mb']:.0f} |"
+                f"{_rate(limit_proxy)} | {_rate(limit_raw)} | {_rate(limit_helpers)} | "
+                f"{_ratio(sync, limit_proxy)} | {_ratio(sync, limit_raw)} | {_ratio(sync, limit_helpers)} | "
+                f"{row['peak_rss_mb']:.0f} | {row['rss_before_mb']:.0f} |"
             )
         for row in self.sizes:
             for label, figures in row.get("variants", {}).items():
                 lines.append(
                     f"| {row['size']:,} ({label}) | {figures['rate']:,.0f} | {figures['seconds']:.1f} | "
-                    f"{figures['write_rate']:,.0f} | | | "
+                    f"{figures['write_rate']:,.0f} | | | | "
                     f"{_ratio(figures['rate'], row['limit_proxy_rate'])} | "
-                    f"{_ratio(figures['rate'], row['limit_raw_rate'])} | {figures['peak_rss_mb']:.0f} | |"
+                    f"{_ratio(figures['rate'], row['limit_raw_rate'])} | "
+                    f"{_ratio(figures['rate'], row['limit_helpers_rate'])} | {figures['peak_rss_mb']:.0f} | |"
                 )
         if self.fetch:
             lines += ["", "### Fetch only (no Elasticsearch)", "", "| walk | items | seconds | items/s |"]
@@ -437,6 +463,16 @@ def measure_size(
                 raise RuntimeError(f"plain _bulk indexed {indexed} documents, expected {size}")
             row[f"limit_{label}_rate"] = size / seconds
             _log(f"{size:,}: plain _bulk via {label}: {seconds:.1f} s ({size / seconds:,.0f} docs/s)")
+            es_client.indices.delete(index=index)
+        row["limit_helpers_rate"] = None
+        if "helpers" in args.limit_paths and size <= args.variant_max_size:
+            index = fresh_index(es_client, f"bench-helpers-{size}")
+            seconds = helpers_bulk(es.url, index, path)
+            indexed = count_docs(es_client, index)
+            if indexed != size:
+                raise RuntimeError(f"helpers.bulk indexed {indexed} documents, expected {size}")
+            row["limit_helpers_rate"] = size / seconds
+            _log(f"{size:,}: helpers.bulk via proxy: {seconds:.1f} s ({size / seconds:,.0f} docs/s)")
             es_client.indices.delete(index=index)
         path.unlink()
         return row
@@ -543,7 +579,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--variant-max-size", type=int, default=100_000, help="largest size the comparison runs cover"
     )
-    parser.add_argument("--limit-paths", default="proxy,raw", help="plain _bulk paths: proxy, raw or both")
+    parser.add_argument(
+        "--limit-paths",
+        default="proxy,raw,helpers",
+        help="limits to measure: proxy and raw (plain _bulk), helpers (helpers.bulk via the proxy)",
+    )
     parser.add_argument("--skip-fetch", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--output", help="also write the markdown tables to this file")
