@@ -554,7 +554,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--key-delay", type=float, default=0.005, help="extra server latency for the second key run (s)"
     )
-    parser.add_argument("--warmup", type=int, default=10_000, help="documents of the warm-up (0 = none)")
+    parser.add_argument(
+        "--warmup", type=int, default=30_000, help="documents of the warm-up: JIT-warms the JVM (0 = none)"
+    )
     parser.add_argument("--latency-samples", type=int, default=10)
     parser.add_argument(
         "--sensor-interval", type=float, default=10.0, help="sensor interval assumed (s, default 10)"

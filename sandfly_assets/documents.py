@@ -22,6 +22,7 @@ reported by a ``ValueError`` the caller turns into a failed document.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -79,11 +80,29 @@ def parse_timestamp(value: object) -> datetime | None:
 
 
 def _parse_timestamp_text(text: str) -> datetime | None:
-    """Parse the string forms: ISO-8601 variants or an epoch number written as text."""
+    """Parse the string forms: ISO-8601 variants or an epoch number written as text.
+
+    ``datetime.fromisoformat`` (C, about 30 times faster than the pattern) takes Sandfly's
+    own form and most variants; the pattern takes what it refuses (``UTC``/``GMT`` zones,
+    comma fractions, a space before the zone). This runs twice per result: it matters.
+    """
     if not text:
         return None
     if _EPOCH_RE.match(text):
         return _from_epoch(float(text))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return _parse_timestamp_pattern(text)
+    try:
+        utc = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+    return _plausible(utc)
+
+
+def _parse_timestamp_pattern(text: str) -> datetime | None:
+    """The lenient pattern for the ISO-8601 variants ``fromisoformat`` refuses."""
     match = _TIMESTAMP_RE.match(text)
     if match is None:
         return None
@@ -136,8 +155,8 @@ def _plausible(moment: datetime) -> datetime | None:
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 UTC with a ``Z``: the form Sandfly itself writes and ES parses natively."""
     utc = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return utc.strftime(pattern)
+    # isoformat omits zero microseconds, as Sandfly does; it is C and twice as fast as strftime.
+    return utc.replace(tzinfo=None).isoformat() + "Z"
 
 
 def _format_optional(moment: datetime | None) -> str | None:
@@ -153,16 +172,22 @@ def get_path(record: object, path: str) -> object:
     Also accepts the summary forms, whose keys literally contain dots
     (``{"data.status": "alert"}``), so one accessor serves both API shapes.
     """
-    if not isinstance(record, Mapping):
+    if not _is_mapping(record):
         return None
     if path in record:
         return record[path]
     node: object = record
     for step in path.split("."):
-        if not isinstance(node, Mapping):
+        if not _is_mapping(node):
             return None
         node = node.get(step)
     return node
+
+
+def _is_mapping(value: object) -> bool:
+    """``isinstance(value, Mapping)``, with a shortcut for the plain dicts JSON decodes to:
+    the ABC check costs more than the lookup it guards, several times per record."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _first_timestamp(record: Mapping, paths: Iterable[str]) -> datetime | None:
@@ -176,6 +201,8 @@ def _first_timestamp(record: Mapping, paths: Iterable[str]) -> datetime | None:
 
 def _text(value: object) -> str | None:
     """A non-empty string form of a scalar, or None for null, empty, bools and containers."""
+    if type(value) is str:  # the common case, without the ABC checks below
+        return value.strip() or None
     if value is None or isinstance(value, bool | Mapping | list | tuple | set):
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -214,15 +241,20 @@ def _ip_addresses(values: Iterable[object]) -> list[str]:
     addresses: list[str] = []
     for value in values:
         text = _text(value)
-        if text is None:
-            continue
-        try:
-            address = str(ipaddress.ip_address(text))
-        except ValueError:
-            continue
-        if address not in addresses:
+        address = _normal_ip(text) if text is not None else None
+        if address is not None and address not in addresses:
             addresses.append(address)
     return addresses
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal_ip(text: str) -> str | None:
+    """The normal form of an IP address, or None. Cached: a fleet has few addresses, and
+    ``ipaddress`` costs about 5 us a call, once or twice per result."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 # --- ids ------------------------------------------------------------------------------

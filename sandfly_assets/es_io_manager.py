@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -57,10 +58,12 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 from pydantic import Field
 
 from sandfly_assets.es_resource import ElasticsearchResource, ElasticsearchUnavailable, validate_index_name
+from sandfly_assets.prefetch import Prefetcher
 
 INDEX_SUFFIX_METADATA_KEY = "index_suffix"
 DEFAULT_CHUNK_MAX_DOCS = 1000
 DEFAULT_CHUNK_MAX_BYTES = 8 * 1024 * 1024
+DEFAULT_ENCODE_AHEAD_CHUNKS = 1
 # Per-item statuses worth resending: the write queue was full, or a shard was not ready.
 RETRYABLE_STATUSES = frozenset({429, 503})
 # Whole-request statuses worth resending: the same, plus gateways in front of the cluster
@@ -368,15 +371,19 @@ class WriteReport:
     requests: int = 0
     request_retries: int = 0
     failures: list[DocumentFailure] = field(default_factory=list)
+    # Documents that cannot be encoded are reported by the encoding thread, ES's rejections
+    # by the sending one.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def written(self) -> int:
         return self.created + self.updated
 
     def add_failure(self, failure: DocumentFailure) -> None:
-        self.failed += 1
-        if len(self.failures) < FAILURES_KEPT:
-            self.failures.append(failure)
+        with self._lock:
+            self.failed += 1
+            if len(self.failures) < FAILURES_KEPT:
+                self.failures.append(failure)
 
     def first_failures(self) -> str:
         shown = "; ".join(failure.describe() for failure in self.failures[:FAILURES_SHOWN])
@@ -435,6 +442,8 @@ class BulkSettings:
     max_retries: int = 8
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 30.0
+    # Chunks encoded ahead by a background thread while one is sent; 0 encodes in line.
+    encode_ahead_chunks: int = DEFAULT_ENCODE_AHEAD_CHUNKS
 
     def backoff(self, attempt: int) -> float:
         """Exponential: base, 2*base, 4*base, ... capped (attempt counts from 0)."""
@@ -530,52 +539,63 @@ class BulkWriter:
         self.settings = settings or BulkSettings()
         self.sleep = sleep
         self.report = WriteReport(index=index)
-        self._chunk: list[_Item] = []
-        self._chunk_bytes = 0
 
     def write(self, documents: Iterable[Mapping[str, Any]]) -> WriteReport:
         """Write every document; if the iterable itself fails, flush what it gave, then re-raise.
 
-        If writing fails for good, the iterable is closed (a generator's ``finally`` runs, so
-        a stream can release its connections) and the error is raised.
+        With ``encode_ahead_chunks`` (the default), the next chunks are pulled from the stream
+        and encoded in a background thread while this thread waits for ES's answer to the
+        last one, so Elasticsearch is never left idle while we serialize (docs/performance.md).
+        Chunks are still sent one at a time, in stream order.
+
+        If writing fails for good, the stream is closed (a generator's ``finally`` runs, so a
+        stream can release its connections) and the error is raised.
         """
-        iterator = iter(documents)
+        chunks: Iterator[list[_Item]] = self._chunks(iter(documents))
+        if self.settings.encode_ahead_chunks > 0:
+            chunks = Prefetcher(chunks, self.settings.encode_ahead_chunks, name="bulk-encode")
+        try:
+            for chunk in chunks:
+                self._send(chunk)
+        finally:
+            _close_quietly(chunks)
+        return self.report
+
+    def _chunks(self, documents: Iterator[Mapping[str, Any]]) -> Iterator[list[_Item]]:
+        """Encoded documents, grouped into chunks bounded by count and bytes, in stream order.
+
+        A document larger than ``chunk_max_bytes`` is a chunk of its own, so it can only fail
+        itself. If the stream raises, the documents taken from it so far come out first.
+        """
+        chunk: list[_Item] = []
+        chunk_bytes = 0
         try:
             while True:
                 try:
-                    document = next(iterator)
+                    document = next(documents)
                 except StopIteration:
                     break
                 except Exception:
-                    self._flush()  # documents already taken from the stream are written first
+                    if chunk:
+                        yield chunk  # documents already taken from the stream are written first
                     raise
                 item = self._encode(document)
-                if item is not None:
-                    self._add(item)
-            self._flush()
-        except BulkRequestError:
-            _close_quietly(iterator)
-            raise
-        return self.report
-
-    def _add(self, item: _Item) -> None:
-        """Put the item in the current chunk, sending the chunk first if it would overflow."""
-        size = len(item.payload)
-        if size > self.settings.chunk_max_bytes:
-            self._flush()  # keep stream order: a later version of an id must land last
-            self._send([item])  # alone, so it can only fail itself
-            return
-        if self._chunk and (
-            len(self._chunk) >= self.settings.chunk_max_docs
-            or self._chunk_bytes + size > self.settings.chunk_max_bytes
-        ):
-            self._flush()
-        self._chunk.append(item)
-        self._chunk_bytes += size
-
-    def _flush(self) -> None:
-        chunk, self._chunk, self._chunk_bytes = self._chunk, [], 0
-        self._send(chunk)
+                if item is None:
+                    continue
+                size = len(item.payload)
+                if chunk and chunk_bytes + size > self.settings.chunk_max_bytes:
+                    yield chunk  # keep stream order: a later version of an id must land last
+                    chunk, chunk_bytes = [], 0
+                chunk.append(item)
+                chunk_bytes += size
+                # Full by count, or one oversized document alone: send it now.
+                if len(chunk) >= self.settings.chunk_max_docs or size > self.settings.chunk_max_bytes:
+                    yield chunk
+                    chunk, chunk_bytes = [], 0
+            if chunk:
+                yield chunk
+        finally:
+            _close_quietly(documents)
 
     def _encode(self, document: object) -> _Item | None:
         doc_id = document.get("_id") if isinstance(document, Mapping) else None
@@ -749,6 +769,10 @@ class ElasticsearchIOManager(dg.ConfigurableIOManager):
     refresh_after_write: bool = Field(
         default=False, description="Refresh the index after writing (makes writes searchable at once)."
     )
+    encode_ahead_chunks: int = Field(
+        default=DEFAULT_ENCODE_AHEAD_CHUNKS,
+        description="Chunks encoded by a background thread while one is sent (0 = in line).",
+    )
 
     def bulk_settings(self) -> BulkSettings:
         return BulkSettings(
@@ -757,6 +781,7 @@ class ElasticsearchIOManager(dg.ConfigurableIOManager):
             max_retries=self.max_retries,
             backoff_base_seconds=self.backoff_base_seconds,
             backoff_max_seconds=self.backoff_max_seconds,
+            encode_ahead_chunks=self.encode_ahead_chunks,
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:

@@ -137,7 +137,7 @@ class ResultTally(RecordTally):
         self.by_status[status] += 1
         self.by_severity[str(get_path(record, "data.severity"))] += 1
         instant = result_time(record)
-        self.by_day[instant.strftime("%Y-%m-%d") if instant else "unknown"] += 1
+        self.by_day[instant.date().isoformat() if instant else "unknown"] += 1
         host = _host_label(record)
         if status == "alert":
             self.alerting_hosts[host] += 1

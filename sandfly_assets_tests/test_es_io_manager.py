@@ -7,6 +7,8 @@ do on demand (429 rejections, 413 answers, dropped connections) uses a fake clie
 
 import json
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,6 +29,7 @@ from sandfly_assets.es_io_manager import (
     DocumentFailure,
     DocumentWriteError,
     ElasticsearchIOManager,
+    WriteReport,
     ensure_index_template,
     index_name,
     index_template,
@@ -772,6 +775,98 @@ def test_malformed_documents_are_failures_not_crashes() -> None:
         ("surrogate", "serialization_error"),
     ]
     assert report.failures[4].reason == "Out of range float values are not JSON compliant"
+
+
+# --- encoding ahead -----------------------------------------------------------------
+
+
+def _mixed_documents() -> list[object]:
+    """Ordinary documents around an oversized one and two that cannot be encoded."""
+    documents: list[object] = _simple_documents(*(f"d{number}" for number in range(9)))
+    documents.insert(4, {"_id": "big", "_source": {"x": "y" * 500}})
+    documents.insert(2, {"_id": "nan", "_source": {"x": float("nan")}})
+    documents.insert(7, {"_source": {}})
+    return documents
+
+
+def _write_mixed(encode_ahead_chunks: int) -> tuple[_FakeClient, WriteReport]:
+    client = _FakeClient(item_statuses={"d5": [400], "d6": [429]})
+    settings = BulkSettings(chunk_max_docs=3, chunk_max_bytes=300, encode_ahead_chunks=encode_ahead_chunks)
+    report = BulkWriter(client, "x-results", settings, sleep=lambda _: None).write(iter(_mixed_documents()))
+    return client, report
+
+
+def test_encoding_ahead_sends_the_same_requests_as_encoding_in_line() -> None:
+    in_line_client, in_line = _write_mixed(0)
+    ahead_client, ahead = _write_mixed(1)
+    assert in_line_client.requests == [
+        ["d0", "d1", "d2"],
+        ["d3"],
+        ["big"],
+        ["d4", "d5", "d6"],
+        ["d6"],
+        ["d7", "d8"],
+    ]
+    assert ahead_client.requests == in_line_client.requests
+    for report in (in_line, ahead):
+        assert (report.created, report.failed, report.retried, report.requests) == (9, 3, 1, 6)
+        assert sorted((f.doc_id, f.error_type) for f in report.failures) == [
+            ("<missing _id>", "invalid_document"),
+            ("d5", "x_exception"),
+            ("nan", "serialization_error"),
+        ]
+
+
+class _SlowClient(_FakeClient):
+    """Each bulk call takes a while; notes how many documents the stream had given by its end."""
+
+    def __init__(self, produced: list[int]) -> None:
+        super().__init__()
+        self.produced = produced
+        self.given_after_call: list[int] = []
+
+    def bulk(self, **kwargs: Any) -> dict:
+        answer = super().bulk(**kwargs)
+        time.sleep(0.3)
+        self.given_after_call.append(self.produced[0])
+        return answer
+
+
+def _counting(documents: list[dict], produced: list[int]) -> Iterator[dict]:
+    for document in documents:
+        produced[0] += 1
+        yield document
+
+
+def test_the_next_chunk_is_encoded_while_the_last_one_is_sent() -> None:
+    """While the first request (3 documents) is in flight, the next chunks are taken and
+    encoded: the one waiting in the queue and the one the worker holds (3 + 3 + 3)."""
+    documents = _simple_documents(*(f"d{number}" for number in range(12)))
+    for ahead, expected in ((1, 9), (0, 3)):
+        produced = [0]
+        client = _SlowClient(produced)
+        settings = BulkSettings(chunk_max_docs=3, encode_ahead_chunks=ahead)
+        report = BulkWriter(client, "x-results", settings).write(_counting(documents, produced))
+        assert report.created == 12
+        assert client.given_after_call[0] == expected
+
+
+def test_a_write_that_fails_closes_the_stream_and_its_encoding_thread() -> None:
+    closed: list[bool] = []
+
+    def stream() -> Iterator[dict]:
+        try:
+            yield from _simple_documents(*(f"d{number}" for number in range(100)))
+        finally:
+            closed.append(True)
+
+    client = _FakeClient(request_errors=[_api_error(401)])
+    writer = BulkWriter(client, "x-results", BulkSettings(chunk_max_docs=5), sleep=lambda _: None)
+    with pytest.raises(BulkRequestError):
+        writer.write(stream())
+    assert closed == [True]
+    assert client.requests == [["d0", "d1", "d2", "d3", "d4"]]
+    assert not [thread for thread in threading.enumerate() if thread.name == "bulk-encode"]
 
 
 def test_document_write_error_message_shows_the_first_five_failures() -> None:
