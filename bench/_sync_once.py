@@ -72,6 +72,7 @@ def main() -> int:
     parser.add_argument("--chunk-max-docs", type=int, default=None)
     parser.add_argument("--chunk-max-bytes", type=int, default=None)
     parser.add_argument("--prefetch-pages", type=int, default=None, help="pages fetched ahead (0 = off)")
+    parser.add_argument("--encode-ahead", type=int, default=None, help="bulk chunks encoded ahead (0 = off)")
     parser.add_argument(
         "--raw-es",
         action="store_true",
@@ -99,6 +100,8 @@ def main() -> int:
         chunking["chunk_max_docs"] = args.chunk_max_docs
     if args.chunk_max_bytes:
         chunking["chunk_max_bytes"] = args.chunk_max_bytes
+    if args.encode_ahead is not None:
+        chunking["encode_ahead_chunks"] = args.encode_ahead
     resources = {
         "sandfly": SandflyResource(
             server_url=args.sim_url,

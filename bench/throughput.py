@@ -151,7 +151,7 @@ def run_sync(sim_url: str, es_url: str, index: str, day: str, extra: list[str]) 
     return figures
 
 
-def client(sim_url: str, concurrency: int = 4) -> SandflyClient:
+def client(sim_url: str, concurrency: int = 8) -> SandflyClient:
     """Our client, configured as the resource configures it by default."""
     return SandflyClient(sim_url, USER, PASSWORD, verify=False, page_size=PAGE_SIZE, concurrency=concurrency)
 
@@ -409,75 +409,87 @@ def _ratio(numerator: float, denominator: float | None) -> str:
 def measure_size(
     args: argparse.Namespace, es: LocalElasticsearch, es_client: Elasticsearch, size: int, scratch: Path
 ) -> dict[str, Any]:
-    """Sections 1-4 for one day size."""
+    """Sections 1-4 for one day size.
+
+    Elasticsearch's speed drifts by 10-20% between runs of the same load on this machine (JIT,
+    merges), so up to ``--variant-max-size`` the plain ``_bulk`` (proxy) limit and the sync are
+    measured ``--rounds`` times, alternately, limit first; the best of each is reported.
+    """
     sim = start_simulator(size, ssh_keys=30)
     day = yesterday()
+    path = scratch / f"bulk-{size}.ndjson"
     try:
-        row: dict[str, Any] = {"size": size}
-        base = f"bench-e2e-{size}"
-        fresh_index(es_client, base)
+        count, chunks = write_bulk_file(sim.url, day, path)
+        if count != size:
+            raise RuntimeError(f"prepared {count} documents for the limit, expected {size}")
+        row: dict[str, Any] = {"size": size, "variants": {}, "sync_rate": 0.0, "peak_rss_mb": 0.0}
+        row["limit_proxy_rate"] = row["limit_raw_rate"] = row["limit_helpers_rate"] = None
         sync_url = args.sync_es_url or es.url
         sync_extra = [*args.sync_args]
         if args.raw_sync:
             sync_url = upstream_url(es)
             sync_extra.append("--raw-es")
-        figures = run_sync(sim.url, sync_url, base, day, sync_extra)
-        _log(f"{size:,}: sync {figures}")
-        written = figures["written"]
-        if written != size:
-            raise RuntimeError(f"the sync wrote {written} documents, expected {size}")
-        row.update(
-            seconds=figures["seconds"],
-            sync_rate=written / figures["seconds"],
-            write_rate=written / figures["write_seconds"] if figures["write_seconds"] else 0.0,
-            peak_rss_mb=figures["peak_rss_mb"],
-            rss_before_mb=figures["rss_before_mb"],
-        )
-        row["variants"] = {}
-        for label, extra in args.variants:
-            if size > args.variant_max_size:
-                continue
-            fresh_index(es_client, base)
-            other = run_sync(sim.url, sync_url, base, day, [*extra, *sync_extra[len(args.sync_args) :]])
-            _log(f"{size:,} ({label}): sync {other}")
-            row["variants"][label] = {
-                "rate": other["written"] / other["seconds"],
-                "seconds": other["seconds"],
-                "write_rate": other["written"] / other["write_seconds"] if other["write_seconds"] else 0.0,
-                "peak_rss_mb": other["peak_rss_mb"],
-            }
-        es_client.indices.delete(index=f"{base}-results")
-
-        path = scratch / f"bulk-{size}.ndjson"
-        count, chunks = write_bulk_file(sim.url, day, path)
-        if count != size:
-            raise RuntimeError(f"prepared {count} documents for the limit, expected {size}")
-        row["limit_proxy_rate"] = row["limit_raw_rate"] = None
-        for label, url in (("proxy", es.url), ("raw", upstream_url(es))):
-            if label not in args.limit_paths or (label == "raw" and size > args.variant_max_size):
-                continue
-            index = fresh_index(es_client, f"bench-limit-{size}")
-            seconds = plain_bulk(url, index, path, chunks)
-            indexed = count_docs(es_client, index)
-            if indexed != size:
-                raise RuntimeError(f"plain _bulk indexed {indexed} documents, expected {size}")
-            row[f"limit_{label}_rate"] = size / seconds
-            _log(f"{size:,}: plain _bulk via {label}: {seconds:.1f} s ({size / seconds:,.0f} docs/s)")
-            es_client.indices.delete(index=index)
-        row["limit_helpers_rate"] = None
-        if "helpers" in args.limit_paths and size <= args.variant_max_size:
-            index = fresh_index(es_client, f"bench-helpers-{size}")
-            seconds = helpers_bulk(es.url, index, path)
-            indexed = count_docs(es_client, index)
-            if indexed != size:
-                raise RuntimeError(f"helpers.bulk indexed {indexed} documents, expected {size}")
-            row["limit_helpers_rate"] = size / seconds
-            _log(f"{size:,}: helpers.bulk via proxy: {seconds:.1f} s ({size / seconds:,.0f} docs/s)")
-            es_client.indices.delete(index=index)
-        path.unlink()
+        rounds = args.rounds if size <= args.variant_max_size else 1
+        for _ in range(rounds):
+            if "proxy" in args.limit_paths:
+                rate = limit_rate(es_client, es.url, "proxy", size, path, chunks)
+                row["limit_proxy_rate"] = max(row["limit_proxy_rate"] or 0.0, rate)
+            figures = sync_figures(es_client, sim.url, sync_url, size, day, sync_extra)
+            row["peak_rss_mb"] = max(row["peak_rss_mb"], figures["peak_rss_mb"])
+            if figures["rate"] > row["sync_rate"]:
+                row.update(
+                    sync_rate=figures["rate"],
+                    seconds=figures["seconds"],
+                    write_rate=figures["write_rate"],
+                    rss_before_mb=figures["rss_before_mb"],
+                )
+        if size <= args.variant_max_size:
+            if "raw" in args.limit_paths:
+                row["limit_raw_rate"] = limit_rate(es_client, upstream_url(es), "raw", size, path, chunks)
+            if "helpers" in args.limit_paths:
+                row["limit_helpers_rate"] = limit_rate(es_client, es.url, "helpers", size, path, chunks)
+            for label, extra in args.variants:
+                figures = sync_figures(
+                    es_client, sim.url, sync_url, size, day, [*extra, *sync_extra[len(args.sync_args) :]]
+                )
+                row["variants"][label] = figures
         return row
     finally:
+        path.unlink(missing_ok=True)
         sim.stop()
+
+
+def sync_figures(
+    es_client: Elasticsearch, sim_url: str, es_url: str, size: int, day: str, extra: list[str]
+) -> dict[str, Any]:
+    """One materialization into a fresh index; its rate, write rate and memory."""
+    base = f"bench-e2e-{size}"
+    fresh_index(es_client, base)
+    figures = run_sync(sim_url, es_url, base, day, extra)
+    _log(f"{size:,}: sync {figures}")
+    written = figures["written"]
+    if written != size:
+        raise RuntimeError(f"the sync wrote {written} documents, expected {size}")
+    es_client.indices.delete(index=f"{base}-results")
+    return {
+        **figures,
+        "rate": written / figures["seconds"],
+        "write_rate": written / figures["write_seconds"] if figures["write_seconds"] else 0.0,
+    }
+
+
+def limit_rate(
+    es_client: Elasticsearch, url: str, label: str, size: int, path: Path, chunks: list[tuple[int, int]]
+) -> float:
+    """Documents per second of one limit load into a fresh index: plain ``_bulk`` or ``helpers.bulk``."""
+    index = fresh_index(es_client, f"bench-limit-{size}")
+    seconds = helpers_bulk(url, index, path) if label == "helpers" else plain_bulk(url, index, path, chunks)
+    indexed = count_docs(es_client, index)
+    if indexed != size:
+        raise RuntimeError(f"{label} limit indexed {indexed} documents, expected {size}")
+    _log(f"{size:,}: limit via {label}: {seconds:.1f} s ({size / seconds:,.0f} docs/s)")
+    es_client.indices.delete(index=index)
+    return size / seconds
 
 
 def warm_up(es: LocalElasticsearch, es_client: Elasticsearch, size: int, scratch: Path) -> None:
@@ -510,9 +522,9 @@ def measure_fetch(args: argparse.Namespace, report: Report) -> None:
             set_sim_delay(sim.url, delay)
             count, seconds = keys_reference(sim.url)
             report.fetch.append((f"SSH keys, one at a time{suffix}", count, seconds))
-            for concurrency in (4, 8):
+            for concurrency in (4, 8, 16):
                 count, seconds = keys_ours(sim.url, concurrency)
-                default = " (default)" if concurrency == 4 else ""
+                default = " (default)" if concurrency == 8 else ""
                 report.fetch.append(
                     (f"SSH keys, our client, concurrency {concurrency}{default}{suffix}", count, seconds)
                 )
@@ -556,6 +568,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--warmup", type=int, default=30_000, help="documents of the warm-up: JIT-warms the JVM (0 = none)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating limit/sync rounds (sizes up to --variant-max-size)"
     )
     parser.add_argument("--latency-samples", type=int, default=10)
     parser.add_argument(

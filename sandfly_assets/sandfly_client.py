@@ -208,7 +208,7 @@ class SandflyClient:
         max_retries: int = 6,
         backoff_base_seconds: float = 0.5,
         backoff_max_seconds: float = 60.0,
-        concurrency: int = 4,
+        concurrency: int = 8,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:

@@ -62,7 +62,7 @@ class SandflyResource(dg.ConfigurableResource):
     page_size: int = 999
     request_timeout_seconds: float = 30
     max_retries: int = 6
-    concurrency: int = 4
+    concurrency: int = 8
 
     _clients: list[SandflyClient] = PrivateAttr(default_factory=list)
     _clients_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)

@@ -23,7 +23,7 @@ def resource(**overrides) -> SandflyResource:
 def test_defaults() -> None:
     r = resource()
     assert (r.verify_ssl, r.ca_bundle, r.enable_pass, r.fetch_days) == (True, "", False, 30)
-    assert (r.page_size, r.request_timeout_seconds, r.max_retries, r.concurrency) == (999, 30, 6, 4)
+    assert (r.page_size, r.request_timeout_seconds, r.max_retries, r.concurrency) == (999, 30, 6, 8)
 
 
 def test_get_client_passes_every_setting(monkeypatch) -> None:
@@ -115,7 +115,7 @@ def test_from_env_defaults_and_env_vars() -> None:
         "SANDFLY_PASSWORD",
     )
     assert (r.verify_ssl, r.ca_bundle, r.enable_pass, r.fetch_days) == (True, "", False, 30)
-    assert (r.page_size, r.concurrency, r.request_timeout_seconds) == (999, 4, 30)
+    assert (r.page_size, r.concurrency, r.request_timeout_seconds) == (999, 8, 30)
 
 
 def test_from_env_never_reads_secrets_at_load_time() -> None:
