@@ -52,7 +52,9 @@ from sandfly_assets.dev.local_elasticsearch import ES_VERSION, LocalElasticsearc
 from sandfly_assets.documents import result_document  # noqa: E402
 from sandfly_assets.es_io_manager import bulk_payload, ensure_index, ensure_index_template  # noqa: E402
 from sandfly_assets.partitions import day_window  # noqa: E402
+from sandfly_assets.prefetch import Prefetcher  # noqa: E402
 from sandfly_assets.sandfly_client import SandflyClient  # noqa: E402
+from sandfly_assets.streams import PREFETCH_PAGES  # noqa: E402
 
 USER = "bench"
 PASSWORD = "bench-password-5d1e"
@@ -247,18 +249,21 @@ def count_docs(es: Elasticsearch, index: str) -> int:
 
 
 def fetch_ours(sim_url: str, day: str, limit: int) -> tuple[int, float]:
-    """Our client: keyset pages bounded by getMaxID and the day window (what the asset does)."""
+    """Our client as the sync drives it: keyset pages bounded by getMaxID and the day window,
+    the next pages fetched ahead by the stream's background thread (PREFETCH_PAGES)."""
     start, end = day_window(day)
     count = 0
     with client(sim_url) as sandfly:
         started = time.perf_counter()
         upper = sandfly.get_max_result_id()
-        for page in sandfly.iter_result_pages(
+        pages = sandfly.iter_result_pages(
             include_pass=True, max_sequence_id=upper, end_time_from=start, end_time_before=end
-        ):
-            count += len(page)
-            if count >= limit:
-                break
+        )
+        with Prefetcher(pages, PREFETCH_PAGES) as prefetched:
+            for page in prefetched:
+                count += len(page)
+                if count >= limit:
+                    break
         return count, time.perf_counter() - started
 
 
@@ -513,10 +518,16 @@ def measure_fetch(args: argparse.Namespace, report: Report) -> None:
     sim = start_simulator(args.fetch_results, ssh_keys=args.fetch_keys, admin=True)
     day = yesterday()
     try:
-        count, seconds = fetch_ours(sim.url, day, args.fetch_results)
-        report.fetch.append(("results, our client (keyset, getMaxID + day window)", count, seconds))
-        count, seconds = fetch_reference(sim.url, day, count)
-        report.fetch.append(("results, reference walk (time_since, then sequence_id > last)", count, seconds))
+        # The simulator's speed drifts between walks: alternate, keep the best rate of each.
+        ours: list[tuple[int, float]] = []
+        reference: list[tuple[int, float]] = []
+        for _ in range(args.fetch_rounds):
+            ours.append(fetch_ours(sim.url, day, args.fetch_results))
+            reference.append(fetch_reference(sim.url, day, ours[-1][0]))
+        label = "results, our client (keyset, getMaxID + day window, 2 pages ahead)"
+        report.fetch.append((label, *max(ours, key=lambda walk: walk[0] / walk[1])))
+        label = "results, reference walk (time_since, then sequence_id > last)"
+        report.fetch.append((label, *max(reference, key=lambda walk: walk[0] / walk[1])))
         for delay in (0.0, args.key_delay):
             suffix = f", {delay * 1000:.0f} ms server latency" if delay else ""
             set_sim_delay(sim.url, delay)
@@ -563,6 +574,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--heap-mb", type=int, default=512, help="Elasticsearch heap (default 512)")
     parser.add_argument("--fetch-results", type=int, default=100_000, help="results for the fetch-only walk")
     parser.add_argument("--fetch-keys", type=int, default=5_000, help="SSH keys for the fetch-only walk")
+    parser.add_argument("--fetch-rounds", type=int, default=3, help="alternating walks of each client")
     parser.add_argument(
         "--key-delay", type=float, default=0.005, help="extra server latency for the second key run (s)"
     )
@@ -601,6 +613,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="proxy,raw,helpers",
         help="limits to measure: proxy and raw (plain _bulk), helpers (helpers.bulk via the proxy)",
     )
+    parser.add_argument("--skip-sizes", action="store_true", help="no end-to-end sizes (sections 1-4)")
     parser.add_argument("--skip-fetch", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--output", help="also write the markdown tables to this file")
@@ -654,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             es_client = Elasticsearch(es.url, request_timeout=300)
             if args.warmup:
                 warm_up(es, es_client, args.warmup, scratch)
-            for size in args.sizes:
+            for size in [] if args.skip_sizes else args.sizes:
                 report.sizes.append(measure_size(args, es, es_client, size, scratch))
             if not args.skip_fetch:
                 measure_fetch(args, report)
