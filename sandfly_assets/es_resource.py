@@ -166,13 +166,17 @@ class ElasticsearchResource(dg.ConfigurableResource):
         try:
             info = self.get_client().info()
         except (ApiError, TransportError, UnsupportedProductError) as error:
-            raise ElasticsearchUnavailable(
-                f"Elasticsearch at {self.location()} is not reachable: {self.explain(error)}"
-            ) from None
+            raise ElasticsearchUnavailable(self._unavailable(error)) from None
         return {
             "cluster_name": str(info.get("cluster_name", "")),
             "version": str((info.get("version") or {}).get("number", "")),
         }
+
+    def _unavailable(self, error: Exception) -> str:
+        """An answer with an HTTP error is a refusal; no answer at all is "not reachable"."""
+        answered = isinstance(error, ApiError) and not isinstance(error, UnsupportedProductError)
+        state = "refused the request" if answered else "is not reachable"
+        return f"Elasticsearch at {self.location()} {state}: {self.explain(error)}"
 
     def preflight(self) -> dict[str, str]:
         """The check a run makes before any work: is the cluster there and are we let in?
@@ -190,13 +194,9 @@ class ElasticsearchResource(dg.ConfigurableResource):
         except ApiError as error:
             if error.status_code == 403 and not isinstance(error, UnsupportedProductError):
                 return {"cluster_name": "", "version": ""}
-            raise ElasticsearchUnavailable(
-                f"Elasticsearch at {self.location()} is not reachable: {self.explain(error)}"
-            ) from None
+            raise ElasticsearchUnavailable(self._unavailable(error)) from None
         except TransportError as error:
-            raise ElasticsearchUnavailable(
-                f"Elasticsearch at {self.location()} is not reachable: {self.explain(error)}"
-            ) from None
+            raise ElasticsearchUnavailable(self._unavailable(error)) from None
         return {
             "cluster_name": str(info.get("cluster_name", "")),
             "version": str((info.get("version") or {}).get("number", "")),

@@ -775,7 +775,7 @@ class SandflyClient:
                 self._sleep(delay)
         raise SandflyRequestError(
             f"Sandfly server {self._base_url}: {method} {path} failed after {attempts} attempts; last error: "
-            f"{problem}. Check that the server is up and reachable, or raise max_retries"
+            f"{problem}. Check that the server is up and reachable (SANDFLY_SERVER_URL)"
         )
 
     def _send(

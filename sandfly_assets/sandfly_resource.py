@@ -182,6 +182,38 @@ def sandfly_resource_from_env(environ: Mapping[str, str] | None = None) -> Sandf
     )
 
 
+REQUIRED_VARIABLES = ("SANDFLY_SERVER_URL", "SANDFLY_USERNAME", "SANDFLY_PASSWORD")
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Validate every SANDFLY_* variable now, without network access.
+
+    For command-line entry points: one clear line before Dagster starts, instead of the same
+    error from each asset of the run. Raises SandflyConfigError naming the variable.
+    """
+    env = os.environ if environ is None else environ
+    missing = [name for name in REQUIRED_VARIABLES if not env.get(name, "").strip()]
+    if missing:
+        raise SandflyConfigError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; set "
+            f"{'it' if len(missing) == 1 else 'them'} in the environment or a .env file "
+            "(.env.example lists every variable)"
+        )
+    configured = sandfly_resource_from_env(env)
+    SandflyResource(
+        server_url=env["SANDFLY_SERVER_URL"],
+        username=env["SANDFLY_USERNAME"],
+        password=env["SANDFLY_PASSWORD"],
+        verify_ssl=configured.verify_ssl,
+        ca_bundle=configured.ca_bundle,
+        enable_pass=configured.enable_pass,
+        fetch_days=configured.fetch_days,
+        page_size=configured.page_size,
+        concurrency=configured.concurrency,
+        request_timeout_seconds=configured.request_timeout_seconds,
+    ).validate()
+
+
 def parse_bool(name: str, text: str) -> bool:
     """Strict boolean: a typo must not silently turn TLS verification off or pass results on."""
     word = text.strip().lower()

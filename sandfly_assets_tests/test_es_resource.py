@@ -346,7 +346,7 @@ def test_check_connection_rejected_credentials_point_at_the_credentials(unauthor
     with pytest.raises(ElasticsearchUnavailable) as raised:
         resource.check_connection()
     assert str(raised.value) == (
-        f"Elasticsearch at {unauthorized_url} is not reachable: HTTP 401 security_exception. "
+        f"Elasticsearch at {unauthorized_url} refused the request: HTTP 401 security_exception. "
         "Check ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME/ELASTICSEARCH_PASSWORD and the user's "
         "privileges on the sandfly indices."
     )

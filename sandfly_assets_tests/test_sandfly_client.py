@@ -644,7 +644,7 @@ def test_exhausted_retries_name_method_path_status_and_detail(rsps, make_client,
         list(client.iter_result_pages(include_pass=True))
     assert str(caught.value) == (
         f"Sandfly server {SERVER}: POST /results failed after 3 attempts; last error: HTTP 503: database "
-        "is restarting. Check that the server is up and reachable, or raise max_retries"
+        "is restarting. Check that the server is up and reachable (SANDFLY_SERVER_URL)"
     )
     assert len(calls_to(rsps, "POST", "/results")) == 3
     assert sleeps.calls == [0.5, 1.0]

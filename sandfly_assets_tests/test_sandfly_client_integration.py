@@ -247,7 +247,7 @@ def test_exhausted_retries_report_the_last_status(sim) -> None:
         list(client.iter_result_pages(include_pass=True))
     assert str(caught.value) == (
         f"Sandfly server {sim.url}: POST /results failed after 4 attempts; last error: HTTP 503: simulated "
-        "server error. Check that the server is up and reachable, or raise max_retries"
+        "server error. Check that the server is up and reachable (SANDFLY_SERVER_URL)"
     )
     assert sim.call_counts["POST /results"] == 4
 

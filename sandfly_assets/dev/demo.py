@@ -24,7 +24,7 @@ from elasticsearch import Elasticsearch
 
 from sandfly_assets.assets import sandfly_asset_checks, sandfly_assets
 from sandfly_assets.dev.local_elasticsearch import LocalElasticsearch
-from sandfly_assets.full_sync import console_log_level, run_full_sync
+from sandfly_assets.full_sync import console_log_level, prepare_dagster_home, run_full_sync
 from sandfly_assets.partitions import day_window, last_days_keys
 from sandfly_assets.resources import build_resources
 from sandfly_assets.sensors import sandfly_sync_sensor
@@ -33,15 +33,6 @@ from sandfly_assets.simulator import SandflySimulator, SimulatorConfig
 DEMO_USER = "demo_api"
 DEMO_PASSWORD = "demo-password-not-secret"
 DEMO_INDEX = "sandfly"
-# A small machine: two runs at a time; failed sensor runs retried (README "Incremental sync").
-DAGSTER_YAML = """telemetry:
-  enabled: false
-run_queue:
-  max_concurrent_runs: 2
-run_retries:
-  enabled: true
-  max_retries: 0
-"""
 
 
 @dataclass
@@ -71,11 +62,7 @@ def local_environment(sim_url: str, es_url: str, fetch_days: int) -> dict[str, s
 
 
 def local_instance(state_dir: Path) -> dg.DagsterInstance:
-    home = (state_dir / "dagster_home").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    home = prepare_dagster_home(state_dir / "dagster_home")
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -187,9 +174,13 @@ def run_demo(settings: DemoSettings) -> int:
         print("\n2. Incremental sync: the sensor's first tick starts right after the full sync")
         _, cursor = _run_incremental(instance, resources, None)
         now = datetime.now(UTC)
-        sim.add_results(settings.new_results)
-        sim.add_results(settings.late_results, end_time=now - timedelta(days=3))
-        print(f"  added {settings.new_results} new results and {settings.late_results} late (3 days old)")
+        added = sim.add_results(settings.new_results)
+        added += sim.add_results(settings.late_results, end_time=now - timedelta(days=3))
+        indexed = set(added) & set(sim.result_sequence_ids(after_sequence_id=min(added) - 1))
+        print(
+            f"  added {settings.new_results} new results and {settings.late_results} late (3 days old); "
+            f"{len(indexed)} are alert or error (pass results are not indexed: SANDFLY_ENABLE_PASS=false)"
+        )
         runs, cursor = _run_incremental(instance, resources, cursor)
         print(f"  the sensor requested {runs} run(s); one more tick:")
         _run_incremental(instance, resources, cursor)

@@ -319,7 +319,7 @@ def test_persistent_dropped_or_malformed_bodies_fail_clearly(sim, es_url, es_cli
     assert not result.success
     text = "\n".join(error_texts(result))
     assert f"Sandfly server {sim.url}: GET /license failed after 2 attempts; last error: {problem}" in text
-    assert "Check that the server is up and reachable, or raise max_retries" in text
+    assert "Check that the server is up and reachable (SANDFLY_SERVER_URL)" in text
     assert index_count(es_client, res, "results") == 0
 
 
