@@ -196,8 +196,7 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
     if missing:
         raise SandflyConfigError(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; set "
-            f"{'it' if len(missing) == 1 else 'them'} in the environment or a .env file "
-            "(.env.example lists every variable)"
+            f"{'it' if len(missing) == 1 else 'them'} in the environment (.env.example lists every variable)"
         )
     configured = sandfly_resource_from_env(env)
     SandflyResource(

@@ -31,8 +31,8 @@ def test_missing_variables_are_one_line_naming_them(clean_env, capsys):
     assert full_sync.main([]) == 2
     error = capsys.readouterr().err
     assert error == (
-        "error: SANDFLY_SERVER_URL, SANDFLY_PASSWORD are not set; set them in the environment or a "
-        ".env file (.env.example lists every variable)\n"
+        "error: SANDFLY_SERVER_URL, SANDFLY_PASSWORD are not set; set them in the environment "
+        "(.env.example lists every variable)\n"
     )
 
 
