@@ -63,10 +63,11 @@ def run_results(res: dict, first: str, last: str | None = None, **kwargs) -> dg.
 
 
 def test_short_lived_tokens_renewed_during_a_long_sync(es_url, es_client):
-    """A 2 s token lifetime over a sync of 20 delayed pages: several tokens, every result once."""
+    """A 2 s token lifetime over a sync of 20 pages delayed 0.25 s each (over 5 s, so at least
+    two renewals whatever the machine's speed): several tokens, every result once."""
     sim = simulator(token_ttl_seconds=2.0, days=3, results_per_day=100, pass_share=0.0)
     try:
-        sim.set_faults(delay_seconds=0.1)
+        sim.set_faults(delay_seconds=0.25)
         res = resources(sim.url, es_url, page_size=15)
         result = run_results(res, day(2), day(0))
         assert result.success
