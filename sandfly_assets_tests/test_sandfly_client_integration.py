@@ -186,9 +186,9 @@ def test_ssh_hunter_not_licensed_is_402(sim) -> None:
 
 
 def test_token_expiry_mid_walk_is_refreshed() -> None:
-    # 2 s tokens; the server-side delay makes the walk last at least 40 x 0.05 = 2 s.
+    # 2 s tokens; the server-side delay makes the walk last at least 40 x 0.1 = 4 s.
     with SandflySimulator(config(days=2, results_per_day=500, token_ttl_seconds=2)) as sim:
-        sim.set_faults(delay_seconds=0.05)
+        sim.set_faults(delay_seconds=0.1)
         with client_for(sim, page_size=25) as client:
             assert walk(client, include_pass=True) == sim.result_sequence_ids(include_pass=True)
         counts = sim.call_counts
