@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -117,12 +116,8 @@ def start_simulator(results_per_day: int, ssh_keys: int, admin: bool = False) ->
 
 
 def upstream_url(es: LocalElasticsearch) -> str:
-    """The raw Elasticsearch port behind the compat proxy (from the generated config)."""
-    config = (es.state_dir / "home" / "config" / "elasticsearch.yml").read_text()
-    match = re.search(r"^http\.port:\s*(\d+)", config, re.MULTILINE)
-    if match is None:
-        raise RuntimeError("cannot find http.port in the local Elasticsearch config")
-    return f"http://127.0.0.1:{match.group(1)}"
+    """The raw Elasticsearch port behind the compat proxy."""
+    return f"http://127.0.0.1:{es.upstream_port}"
 
 
 def load_average() -> str:

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -123,18 +123,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fetch_days is not None and args.fetch_days < 1:
         parser.error(f"--fetch-days must be a positive integer (got {args.fetch_days})")
     try:
-        days = args.fetch_days if args.fetch_days is not None else sandfly_resource_from_env().fetch_days
+        # Every setting is parsed (and for a sync, checked) once, before anything starts.
+        resources = {"sandfly": sandfly_resource_from_env()} if args.print_range else build_resources()
+        sandfly = resources["sandfly"]
+        days = args.fetch_days if args.fetch_days is not None else sandfly.fetch_days
         first, last = full_sync_range(days)
         if not args.print_range:
-            check_environment()
-            build_resources()  # parses the ELASTICSEARCH_* settings
+            check_environment(sandfly)
     except (SandflyConfigError, ElasticsearchConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    keys = last_days_keys(days)
-    if len(keys) < days:
+    partitions = (date.fromisoformat(last) - date.fromisoformat(first)).days + 1
+    if partitions < days:
         print(
-            f"note: only {len(keys)} of the {days} days are partitions: the first partition is {first} "
+            f"note: only {partitions} of the {days} days are partitions: the first partition is {first} "
             "(SANDFLY_PARTITIONS_START_DATE)",
             file=sys.stderr,
         )
@@ -142,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{first}...{last}")
         return 0
     print(f"Full sync of {days} day(s): partitions {first}...{last}")
-    result = run_full_sync(cli_instance(), fetch_days=days)
+    result = run_full_sync(cli_instance(), resources=resources, fetch_days=days)
     if not result.success:
         print(f"Full sync FAILED (run {result.run_id}): {first_failure(result)}", file=sys.stderr)
         return 1

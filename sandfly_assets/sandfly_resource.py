@@ -182,35 +182,23 @@ def sandfly_resource_from_env(environ: Mapping[str, str] | None = None) -> Sandf
     )
 
 
-REQUIRED_VARIABLES = ("SANDFLY_SERVER_URL", "SANDFLY_USERNAME", "SANDFLY_PASSWORD")
-
-
-def check_environment(environ: Mapping[str, str] | None = None) -> None:
-    """Validate every SANDFLY_* variable now, without network access.
+def check_environment(configured: SandflyResource, environ: Mapping[str, str] | None = None) -> None:
+    """Validate `configured` (built by `sandfly_resource_from_env`) with its EnvVars read now.
 
     For command-line entry points: one clear line before Dagster starts, instead of the same
-    error from each asset of the run. Raises SandflyConfigError naming the variable.
+    error from each asset of the run. No network access. Raises SandflyConfigError naming
+    the variable.
     """
     env = os.environ if environ is None else environ
-    missing = [name for name in REQUIRED_VARIABLES if not env.get(name, "").strip()]
+    missing = [name for name in SECRET_VARIABLES.values() if not env.get(name, "").strip()]
     if missing:
         raise SandflyConfigError(
             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set; set "
             f"{'it' if len(missing) == 1 else 'them'} in the environment (.env.example lists every variable)"
         )
-    configured = sandfly_resource_from_env(env)
-    SandflyResource(
-        server_url=env["SANDFLY_SERVER_URL"],
-        username=env["SANDFLY_USERNAME"],
-        password=env["SANDFLY_PASSWORD"],
-        verify_ssl=configured.verify_ssl,
-        ca_bundle=configured.ca_bundle,
-        enable_pass=configured.enable_pass,
-        fetch_days=configured.fetch_days,
-        page_size=configured.page_size,
-        concurrency=configured.concurrency,
-        request_timeout_seconds=configured.request_timeout_seconds,
-    ).validate()
+    settings = {name: getattr(configured, name) for name in SandflyResource.model_fields}
+    resolved = {field: env[variable] for field, variable in SECRET_VARIABLES.items()}
+    SandflyResource(**{**settings, **resolved}).validate()
 
 
 def parse_bool(name: str, text: str) -> bool:

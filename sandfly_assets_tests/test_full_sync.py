@@ -82,7 +82,8 @@ def test_print_range_notes_days_before_the_first_partition(clean_env, capsys):
 def test_a_full_sync_without_dagster_home_records_in_the_default_home(clean_env, capsys, es_url, es_client):
     config = SimulatorConfig(username=USER, password=PASSWORD, seed=3, hosts=4, ssh_keys=4, days=3)
     with SandflySimulator(config) as sim:
-        index = make_resources(sim.url, es_url)["elasticsearch"].index
+        resources = make_resources(sim.url, es_url)  # for its fresh index name
+        index = resources["elasticsearch"].index
         for name, value in {
             "SANDFLY_SERVER_URL": sim.url,
             "SANDFLY_USERNAME": USER,
@@ -100,7 +101,6 @@ def test_a_full_sync_without_dagster_home_records_in_the_default_home(clean_env,
     assert (home / "dagster.yaml").read_text() == full_sync.INSTANCE_YAML
     out = capsys.readouterr().out
     assert f"DAGSTER_HOME is not set: runs are recorded in {home}" in out
-    resources = {"elasticsearch": type("R", (), {"index": index})()}
     assert index_count(es_client, resources, "results") == expected > 0
     assert f"sandfly_results {expected:,}" in out
     assert "Full sync succeeded (run " in out

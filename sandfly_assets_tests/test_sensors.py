@@ -32,10 +32,6 @@ def resources(sim):
     return make_resources(sim.url, "http://127.0.0.1:9", enable_pass=False)
 
 
-def _tick(resources, cursor: str | None, instance: dg.DagsterInstance | None = None):
-    return sensor_tick(resources, cursor, instance)
-
-
 def _fresh_cursor(last_id: int) -> str:
     """A cursor at `last_id` whose inventory was refreshed just now (so only results matter)."""
     return SyncCursor(
@@ -48,7 +44,7 @@ def _results_requests(data):
 
 
 def test_first_tick_starts_at_the_server_head_and_refreshes_inventory(sim, resources):
-    data = _tick(resources, None)
+    data = sensor_tick(resources, None)
     cursor = json.loads(data.cursor)
     assert cursor["last_result_id"] == sim.max_result_id()
     assert _results_requests(data) == []
@@ -62,7 +58,7 @@ def test_first_tick_starts_at_the_server_head_and_refreshes_inventory(sim, resou
 
 
 def test_no_new_results_skips(sim, resources):
-    data = _tick(resources, _fresh_cursor(sim.max_result_id()))
+    data = sensor_tick(resources, _fresh_cursor(sim.max_result_id()))
     assert data.run_requests == []
     assert "No new results" in data.skip_message
 
@@ -75,7 +71,7 @@ def test_new_results_over_two_days_request_two_runs_with_their_range(sim, resour
     after = sim.max_result_id()
     assert after == before + 7
 
-    data = _tick(resources, _fresh_cursor(before))
+    data = sensor_tick(resources, _fresh_cursor(before))
     requests = sorted(_results_requests(data), key=lambda r: r.partition_key)
     days = [(now - timedelta(days=3)).strftime("%Y-%m-%d"), now.strftime("%Y-%m-%d")]
     assert [r.partition_key for r in requests] == days
@@ -93,10 +89,11 @@ def test_new_results_over_two_days_request_two_runs_with_their_range(sim, resour
 def test_pass_results_do_not_trigger_runs_unless_enabled(sim):
     before = sim.max_result_id()
     sim.add_results(5, end_time=datetime.now(UTC), status="pass")
-    without_pass = _tick(make_resources(sim.url, "http://127.0.0.1:9"), _fresh_cursor(before))
+    without_pass = sensor_tick(make_resources(sim.url, "http://127.0.0.1:9"), _fresh_cursor(before))
     assert _results_requests(without_pass) == []
     assert json.loads(without_pass.cursor)["last_result_id"] == before + 5
-    with_pass = _tick(make_resources(sim.url, "http://127.0.0.1:9", enable_pass=True), _fresh_cursor(before))
+    with_pass_resources = make_resources(sim.url, "http://127.0.0.1:9", enable_pass=True)
+    with_pass = sensor_tick(with_pass_resources, _fresh_cursor(before))
     assert [r.tags["sandfly/new_results"] for r in _results_requests(with_pass)] == ["5"]
 
 
@@ -104,19 +101,19 @@ def test_the_same_tick_twice_requests_the_same_run_keys(sim, resources):
     before = sim.max_result_id()
     sim.add_results(6, end_time=datetime.now(UTC) - timedelta(days=1), status="error")
     cursor = _fresh_cursor(before)
-    first = _tick(resources, cursor)
-    second = _tick(resources, cursor)
+    first = sensor_tick(resources, cursor)
+    second = sensor_tick(resources, cursor)
     assert [r.run_key for r in _results_requests(first)] == [r.run_key for r in _results_requests(second)]
     assert len(_results_requests(first)) == 1
     # and the tick after the first one's cursor has nothing to do
-    assert _tick(resources, first.cursor).run_requests == []
+    assert sensor_tick(resources, first.cursor).run_requests == []
 
 
 def test_a_result_before_the_first_partition_never_fails_the_tick(sim, resources):
     before = sim.max_result_id()
     sim.add_results(2, end_time=datetime(2019, 5, 1, tzinfo=UTC), status="alert")
     sim.add_results(1, end_time=datetime.now(UTC), status="alert")
-    data = _tick(resources, _fresh_cursor(before))
+    data = sensor_tick(resources, _fresh_cursor(before))
     assert [r.partition_key for r in _results_requests(data)] == [datetime.now(UTC).strftime("%Y-%m-%d")]
     assert json.loads(data.cursor)["last_result_id"] == before + 3
 
@@ -124,7 +121,7 @@ def test_a_result_before_the_first_partition_never_fails_the_tick(sim, resources
 def test_inventory_is_refreshed_hourly_without_new_results(sim, resources):
     head = sim.max_result_id()
     stale = SyncCursor(last_result_id=head, inventory_refreshed_at=time.time() - 3601, inventory_max_id=head)
-    data = _tick(resources, stale.dump())
+    data = sensor_tick(resources, stale.dump())
     assert len(data.run_requests) == 2
     assert all(r.run_key.startswith("inventory:") for r in data.run_requests)
 
@@ -140,7 +137,7 @@ def test_first_tick_after_a_full_sync_starts_at_its_upper_bound(sim, resources):
     )
     bound = sim.max_result_id()
     sim.add_results(2, end_time=datetime.now(UTC), status="alert")
-    data = _tick(resources, None, instance=instance)
+    data = sensor_tick(resources, None, instance=instance)
     requests = _results_requests(data)
     assert [r.run_key.split(":")[2] for r in requests] == [f"{bound}-{bound + 2}"]
 

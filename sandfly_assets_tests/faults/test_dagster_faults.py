@@ -25,10 +25,6 @@ def sim():
     simulator_.stop()
 
 
-def tick(res: dict, cursor: str) -> dg.SensorResult:
-    return sensor_tick(res, cursor)
-
-
 def run_request(res: dict, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
     """Execute a sensor's run request as the daemon would: its partition and run config."""
     return materialize_days(
@@ -45,7 +41,7 @@ def test_two_ticks_before_the_first_run_and_every_run_twice_in_parallel(sim, es_
     sim.add_results(40, end_time=now - timedelta(days=1), status="alert")
     sim.add_results(30, end_time=now - timedelta(days=2), status="error")
     cursor = SyncCursor(before, inventory_refreshed_at=time.time(), inventory_max_id=before).dump()
-    first, second = tick(res, cursor), tick(res, cursor)
+    first, second = sensor_tick(res, cursor), sensor_tick(res, cursor)
     keys = sorted(r.run_key for r in first.run_requests)
     assert keys == sorted(r.run_key for r in second.run_requests)
     assert keys == [f"results:{day(2)}:{before}-{before + 70}", f"results:{day(1)}:{before}-{before + 70}"]

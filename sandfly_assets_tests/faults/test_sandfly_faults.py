@@ -51,10 +51,6 @@ def truth(sim, first: str, last: str | None = None, include_pass: bool = False) 
     return sim.result_sequence_ids(end_time_from=start, end_time_before=end, include_pass=include_pass)
 
 
-def tick(res: dict, cursor: str) -> dg.SensorResult:
-    return sensor_tick(res, cursor)
-
-
 def run_results(res: dict, first: str, last: str | None = None, **kwargs) -> dg.ExecuteInProcessResult:
     return materialize_days(res, first, last, selection=[sandfly_results], **kwargs)
 
@@ -270,10 +266,10 @@ def test_sensor_cursor_stays_while_the_server_fails_and_the_run_is_redone(sim, e
     cursor = SyncCursor(before, inventory_refreshed_at=time.time(), inventory_max_id=before).dump()
     sim.set_faults(error_from_call=1)
     with pytest.raises(SandflyRequestError, match="getMaxID failed after 2 attempts"):
-        tick(res, cursor)  # a failed tick returns no cursor: the stored one stays
+        sensor_tick(res, cursor)  # a failed tick returns no cursor: the stored one stays
 
     sim.clear_faults()
-    data = tick(res, cursor)
+    data = sensor_tick(res, cursor)
     (request,) = [r for r in data.run_requests if r.run_key.startswith("results:")]
     assert request.run_key == f"results:{day(1)}:{before}-{before + 12}"
     assert json.loads(data.cursor)["last_result_id"] == before + 12
@@ -363,7 +359,7 @@ def test_a_late_committed_result_lands_in_its_older_day_through_the_sensor(sim, 
     before = sim.max_result_id()
     late = sim.add_results(3, end_time=datetime.now(UTC) - timedelta(days=3), status="error")
     cursor = SyncCursor(before, inventory_refreshed_at=time.time(), inventory_max_id=before).dump()
-    data = tick(res, cursor)
+    data = sensor_tick(res, cursor)
     (request,) = data.run_requests
     assert request.partition_key == day(3)
     result = materialize_days(
